@@ -1,0 +1,3 @@
+from personatune.cli import main
+
+raise SystemExit(main())

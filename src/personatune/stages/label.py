@@ -1,0 +1,333 @@
+"""label: mark each segment persona (with a subtype), instructional or other, with a score and a one-line reason.
+
+The persona is ~1% of an archive, so the labeller works in two passes: cheap lexical cues score
+every segment, and only those with some persona signal are embedded (MiniLM) and compared with
+seed examples. Human decisions in labels.override.jsonl always win; the tool appends to that file
+(during --review) and never rewrites it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+import yaml
+
+from personatune import artifacts
+from personatune.errors import UserError
+from personatune.settings import Settings as BaseSettings
+from personatune.settings import setting
+from personatune.stages import StageContext
+
+VERSION = 2
+SUBTYPES = ("background", "opinion", "working_style", "story", "values")
+LABELS = ("persona", "instructional", "other")
+
+# Cue phrases: (regex, weight). Weights are rough log-odds from reading real archives: a parent or a
+# hometown is strong evidence of biography; "I think" is weak (teachers say it all the time).
+CUES: dict[str, list[tuple[str, float]]] = {
+    "background": [
+        (r"\bgrew up\b", 2.0), (r"\bwas born\b", 2.0), (r"\bmy (?:mom|mother|dad|father|parents|grandfather|"
+         r"grandmother|grandpa|grandma|family|wife|husband|partner|kids|children|daughter|son|brother|sister|"
+         r"uncle|aunt)\b", 1.6), (r"\bmoved (?:to|here|back)\b", 1.0), (r"\bi studied\b", 1.6),
+        (r"\b(?:college|university|degree|high school|dropped out)\b", 1.0), (r"\bhometown\b", 2.0),
+        (r"\bwhen i was (?:a kid|young|little|\d+|a teenager|fourteen|twelve)\b", 1.8),
+        (r"\bi live (?:in|with)\b", 1.4), (r"\bmy (?:dog|cat)\b", 1.2), (r"\bmarried\b", 1.4),
+        (r"\byears old\b", 1.2),
+    ],
+    "story": [
+        (r"\byears ago\b", 1.4), (r"\bback (?:when|then|in \d{4})\b", 1.4), (r"\bi remember\b", 1.4),
+        (r"\bthe first time i\b", 1.2), (r"\bi used to\b", 1.0), (r"\bi worked (?:at|as|for|in)\b", 1.8),
+        (r"\bmy first (?:job|shop|tool|video|project|boss)\b", 1.8), (r"\bapprentice(?:ship)?\b", 1.2),
+        (r"\b(?:started|start) (?:this|the|my) channel\b", 2.0), (r"\bin (?:19|20)\d\d\b", 0.8),
+        (r"\bi learned (?:that )?the hard way\b", 1.4), (r"\bi quit\b", 1.4), (r"\bmy career\b", 1.6),
+        (r"\bthat was the (?:year|day|moment)\b", 1.2), (r"\bnever forgot\b", 1.2),
+    ],
+    "opinion": [
+        (r"\bin my opinion\b", 1.6), (r"\bi (?:honestly |really |genuinely )?(?:believe|think)\b", 0.5),
+        (r"\bhonestly\b", 0.4), (r"\boverrated\b", 1.4), (r"\bunderrated\b", 1.4),
+        (r"\bunpopular opinion\b", 2.0), (r"\bi'?m not a fan\b", 1.4), (r"\bmy take\b", 1.6),
+        (r"\bpeople (?:say|argue|tell me|will tell you|online)\b", 0.8), (r"\bi(?:'d| would) rather\b", 0.6),
+        (r"\bthe truth is\b", 0.8), (r"\bi disagree\b", 1.4), (r"\b(?:hot take|controversial)\b", 1.4),
+        (r"\bi don'?t (?:buy|believe|care for|like)\b", 0.8), (r"\bi'?ll (?:die on|defend)\b", 1.6),
+        (r"\bnot cheating\b", 1.2), (r"\bwaste of money\b", 1.0),
+    ],
+    "working_style": [
+        (r"\bmy (?:process|routine|workflow|system|habit|rule)\b", 1.4), (r"\bevery (?:morning|day|week|evening)\b", 0.8),
+        (r"\bthe way i work\b", 1.8), (r"\bi always\b", 0.5), (r"\bi never\b", 0.5),
+        (r"\bi (?:script|plan|film|edit|write)\b", 0.8), (r"\bindex cards?\b", 0.8),
+        (r"\bhow i (?:work|plan|make (?:these|my) videos)\b", 1.6),
+    ],
+    "values": [
+        (r"\bi care (?:about|a lot)\b", 1.4), (r"\bwhat matters\b", 1.4), (r"\bmatters to me\b", 1.8),
+        (r"\bimportant to me\b", 1.8), (r"\bi refuse\b", 1.6), (r"\bi won'?t (?:ever|take|recommend|promote)\b", 1.2),
+        (r"\bi promise(?:d)?\b", 0.8), (r"\bi value\b", 1.4), (r"\bbeing honest\b", 1.4),
+        (r"\bmy (?:rule|principle|promise)\b", 1.4), (r"\bi owe (?:you|it)\b", 1.0),
+    ],
+}
+INSTRUCTION_CUES = [
+    (r"^(?:take|set|clamp|cut|mark|make sure|place|put|grab|drill|sand|apply|check|measure|hold|start|"
+     r"now|next|then|go ahead|flip|repeat|use|lay|line|slide|push|pull|keep|let)\b", 0.6),
+    (r"\byou(?:'ll| will| want to| need to| can| should|'re going to)\b", 0.35),
+    (r"\b\d+(?:\.\d+)?\s?(?:inch(?:es)?|in\b|mm|millimet(?:er|re)s?|degrees?|grit|rpm|minutes?|psi|cfm|"
+     r"feet|foot|percent|%)", 0.5),
+    (r"\b(?:step|first|second|third|finally)\b", 0.2),
+]
+BOILERPLATE_CUES = re.compile(r"\b(?:subscribe|sponsor|promo code|description below|patreon|merch)\b", re.I)
+
+_COMPILED = {k: [(re.compile(p, re.I | re.M), w) for p, w in v] for k, v in CUES.items()}
+_INSTR = [(re.compile(p, re.I | re.M), w) for p, w in INSTRUCTION_CUES]
+_FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|my|me|myself|mine)\b", re.I)
+_SENT = re.compile(r"(?<=[.!?])\s+")
+
+
+@dataclass
+class Settings(BaseSettings):
+    persona_threshold: float = setting(0.5, help="combined score at or above which a segment is persona")
+    review_margin: float = setting(0.15, help="segments within this distance of the threshold are borderline "
+                                              "and offered in `label --review`")
+    candidate_min: float = setting(0.8, help="lexical persona score a segment needs before it is embedded; "
+                                             "lower finds more, costs more embedding time")
+    lexical_weight: float = setting(0.45, help="weight of the lexical cue score in the combined score")
+    lexical_saturation: float = setting(5.0, help="lexical score that counts as full evidence")
+    similarity_floor: float = setting(-0.05, help="margin (persona seed similarity minus instructional seed "
+                                                  "similarity) that maps to 0 embedding evidence")
+    similarity_ceiling: float = setting(0.15, help="margin that maps to full embedding evidence")
+    min_words: int = setting(12, help="shorter segments are labelled other")
+    embedder: str = setting("all-minilm-l6-v2", help="sentence embedding model (name, folder or hub id)")
+    seed_examples: dict = setting(default_factory=dict,
+                                  help="extra seeds: {subtype: [text, ...], instructional: [...]}")
+
+    def problems(self) -> list[str]:
+        out = []
+        if not 0 < self.persona_threshold < 1:
+            out.append("persona_threshold must be in (0, 1)")
+        if self.similarity_ceiling <= self.similarity_floor:
+            out.append("similarity_ceiling must be above similarity_floor")
+        if not 0 <= self.lexical_weight <= 1:
+            out.append("lexical_weight must be in [0, 1]")
+        unknown = set(self.seed_examples) - set(SUBTYPES) - {"instructional"}
+        if unknown:
+            out.append(f"seed_examples has unknown keys {sorted(unknown)}; use {', '.join(SUBTYPES)}, instructional")
+        return out
+
+
+def text_key(text: str) -> str:
+    """Stable identity of a segment's content, so overrides survive re-chunking that keeps the text."""
+    return artifacts.sha256_text(" ".join(text.lower().split()))[:16]
+
+
+def lexical_features(text: str) -> dict:
+    per_type = {k: 0.0 for k in SUBTYPES}
+    hits: list[str] = []
+    for subtype, cues in _COMPILED.items():
+        for pattern, weight in cues:
+            found = pattern.findall(text)
+            if found:
+                per_type[subtype] += weight * min(len(found), 2)
+                hits.append(found[0] if isinstance(found[0], str) else found[0][0])
+    instr = 0.0
+    sentences = _SENT.split(text)
+    for sentence in sentences:
+        for pattern, weight in _INSTR:
+            if pattern.search(sentence):
+                instr += weight
+    words = max(1, len(text.split()))
+    first_person = len(_FIRST_PERSON.findall(text)) / words
+    persona = sum(per_type.values())
+    # A first-person narrative voice makes weak cues count; instruction per sentence discounts them.
+    lex = persona * (0.6 + min(first_person * 8, 0.8)) - 0.6 * instr / max(1, len(sentences)) * 3
+    return {"lexical": max(lex, 0.0), "per_type": per_type, "hits": hits[:4], "instruction": instr,
+            "first_person": first_person}
+
+
+def load_seeds(settings: Settings, human_persona: list[dict]) -> tuple[list[str], list[str], list[str]]:
+    """(persona seed texts, their subtypes, instructional seed texts)."""
+    data = yaml.safe_load(resources.files("personatune").joinpath("resources/label_seeds.yaml").read_text())
+    texts, kinds = [], []
+    for subtype, items in data["persona"].items():
+        for item in items + list(settings.seed_examples.get(subtype, [])):
+            texts.append(item)
+            kinds.append(subtype)
+    for row in human_persona:
+        texts.append(row["text"])
+        kinds.append(row.get("subtype") or "story")
+    instructional = list(data["instructional"]) + list(settings.seed_examples.get("instructional", []))
+    return texts, kinds, instructional
+
+
+def read_overrides(path) -> dict[str, dict]:
+    """Latest human decision per segment (by content key, falling back to segment id)."""
+    out: dict[str, dict] = {}
+    if path is None or not path.exists():
+        return out
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = __import__("json").loads(line)
+        except ValueError:
+            raise UserError(f"{path} line {number}: not JSON; fix or delete that line") from None
+        if row.get("label") not in LABELS:
+            raise UserError(f"{path} line {number}: label must be one of {', '.join(LABELS)}")
+        if row.get("label") == "persona" and row.get("subtype") not in SUBTYPES:
+            raise UserError(f"{path} line {number}: persona needs a subtype ({', '.join(SUBTYPES)})")
+        for key in (row.get("key"), row.get("segment_id")):
+            if key:
+                out[key] = row
+    return out
+
+
+# ---------------------------------------------------------------- gold labels
+
+
+def load_gold(path) -> list[dict]:
+    rows = artifacts.read_jsonl(path)
+    for number, row in enumerate(rows, 1):
+        if not isinstance(row.get("text"), str) or not row.get("source"):
+            raise UserError(f"{path} row {number}: gold labels need `source` (file name) and `text` (the passage)")
+    return rows
+
+
+def _grams(text: str, n: int = 5) -> set[str]:
+    words = re.findall(r"[a-z0-9']+", text.lower())
+    return {" ".join(words[i:i + n]) for i in range(max(0, len(words) - n + 1))}
+
+
+def gold_persona_ids(segments: list[dict], gold: list[dict]) -> set[str]:
+    """A segment is gold persona when a gold passage covers >= 30% of it, or >= 50% of the passage is in it."""
+    by_name: dict[str, list[set[str]]] = {}
+    for row in gold:
+        by_name.setdefault(row["source"].rsplit("/", 1)[-1], []).append(_grams(row["text"]))
+    out = set()
+    for seg in segments:
+        passages = by_name.get(seg["source"].rsplit("/", 1)[-1])
+        if not passages:
+            continue
+        grams = _grams(seg["text"])
+        for gold_grams in passages:
+            common = len(grams & gold_grams)
+            if grams and (common / len(grams) >= 0.3 or (gold_grams and common / len(gold_grams) >= 0.5)):
+                out.add(seg["segment_id"])
+                break
+    return out
+
+
+def precision_recall(predicted: set[str], gold: set[str]) -> dict:
+    tp = len(predicted & gold)
+    precision = tp / len(predicted) if predicted else 0.0
+    recall = tp / len(gold) if gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 3), "recall": round(recall, 3), "f1": round(f1, 3),
+            "true_positives": tp, "predicted": len(predicted), "gold": len(gold),
+            "false_positives": sorted(predicted - gold), "false_negatives": sorted(gold - predicted)}
+
+
+# ---------------------------------------------------------------- labelling
+
+
+def auto_label(segments: list[dict], settings: Settings, human_persona: list[dict], embedder=None,
+               log=print) -> list[dict]:
+    features = [lexical_features(s["text"]) for s in segments]
+    candidates = [i for i, f in enumerate(features)
+                  if f["lexical"] >= settings.candidate_min and len(segments[i]["text"].split()) >= settings.min_words]
+    seed_texts, seed_kinds, instr_texts = load_seeds(settings, human_persona)
+    sims: dict[int, tuple[float, str, float]] = {}
+    if candidates:
+        if embedder is None:
+            from personatune.embed import get_embedder
+            embedder = get_embedder(settings.embedder)
+        log(f"  embedding {len(candidates)} of {len(segments)} segments with persona cues")
+        seed_vecs = embedder.encode(seed_texts)
+        instr_vecs = embedder.encode(instr_texts)
+        seg_vecs = embedder.encode([segments[i]["text"] for i in candidates])
+        persona_sim = seg_vecs @ seed_vecs.T
+        instr_sim = (seg_vecs @ instr_vecs.T).max(axis=1)
+        for row, i in enumerate(candidates):
+            best = int(np.argmax(persona_sim[row]))
+            sims[i] = (float(persona_sim[row, best]), seed_kinds[best], float(instr_sim[row]))
+    out = []
+    span = settings.similarity_ceiling - settings.similarity_floor
+    for i, (seg, feat) in enumerate(zip(segments, features)):
+        words = len(seg["text"].split())
+        lex_norm = min(1.0, feat["lexical"] / settings.lexical_saturation)
+        if i in sims:
+            p_sim, p_kind, i_sim = sims[i]
+            emb_norm = float(np.clip((p_sim - i_sim - settings.similarity_floor) / span, 0, 1))
+        else:
+            p_sim, p_kind, i_sim, emb_norm = 0.0, "", 0.0, 0.0
+        score = settings.lexical_weight * lex_norm + (1 - settings.lexical_weight) * emb_norm
+        subtype_scores = dict(feat["per_type"])
+        if p_kind:
+            subtype_scores[p_kind] = subtype_scores.get(p_kind, 0) + 1.0
+        subtype = max(SUBTYPES, key=lambda k: subtype_scores[k])
+        if score >= settings.persona_threshold:
+            label = "persona"
+            cues = ", ".join(f"'{h}'" for h in feat["hits"]) or "none"
+            reason = (f"persona ({subtype}): cues {cues}; seed similarity {p_sim:.2f} ({p_kind or '-'}) "
+                      f"vs instruction {i_sim:.2f}")
+        elif words < settings.min_words or BOILERPLATE_CUES.search(seg["text"]) and feat["instruction"] < 1:
+            label, subtype = "other", None
+            reason = "too short to teach anything" if words < settings.min_words else "channel housekeeping"
+        else:
+            label, subtype = "instructional", None
+            reason = f"instruction cues {feat['instruction']:.1f}, persona score {score:.2f} below threshold"
+        out.append({**seg, "key": text_key(seg["text"]), "label": label, "subtype": subtype,
+                    "score": round(score, 3), "reason": reason, "labelled_by": "auto",
+                    "borderline": abs(score - settings.persona_threshold) <= settings.review_margin})
+    return out
+
+
+def apply_overrides(rows: list[dict], overrides: dict[str, dict]) -> int:
+    applied = 0
+    for row in rows:
+        human = overrides.get(row["key"]) or overrides.get(row["segment_id"])
+        if human:
+            row["auto_label"] = row["label"]
+            row["label"] = human["label"]
+            row["subtype"] = human.get("subtype") if human["label"] == "persona" else None
+            row["reason"] = f"human override ({human.get('note') or 'labels.override.jsonl'})"
+            row["labelled_by"] = "human"
+            row["borderline"] = False
+            applied += 1
+    return applied
+
+
+def inputs(ws, settings: Settings) -> dict:
+    out = {}
+    for name, path in (("overrides", ws.overrides_path), ("gold", ws.path_setting("gold_labels"))):
+        if path is not None and path.exists():
+            out[name] = artifacts.sha256_file(path)
+        elif name == "gold" and path is not None:
+            raise UserError(f"{ws.config_path}: gold_labels file {path} does not exist")
+    return out
+
+
+def run(ctx: StageContext, settings: Settings) -> dict:
+    segments = artifacts.read_jsonl(ctx.previous / "segments.jsonl")
+    overrides = read_overrides(ctx.ws.overrides_path)
+    human_persona = [r for r in overrides.values() if r.get("label") == "persona" and r.get("text")]
+    rows = auto_label(segments, settings, human_persona, log=ctx.log)
+    auto_persona = {r["segment_id"] for r in rows if r["label"] == "persona"}
+    applied = apply_overrides(rows, overrides)
+    artifacts.write_jsonl(ctx.out / "labels.jsonl", rows)
+    counts = Counter(r["label"] for r in rows)
+    subtypes = Counter(r["subtype"] for r in rows if r["label"] == "persona")
+    report = {"segments": len(rows), "labels": dict(counts), "persona_subtypes": dict(subtypes),
+              "persona_share": round(counts["persona"] / max(1, len(rows)), 4),
+              "borderline": sum(r["borderline"] for r in rows), "human_overrides_applied": applied,
+              "thresholds": {"persona": settings.persona_threshold, "review_margin": settings.review_margin}}
+    gold_path = ctx.ws.path_setting("gold_labels")
+    if gold_path is not None:
+        gold = gold_persona_ids(segments, load_gold(gold_path))
+        final = {r["segment_id"] for r in rows if r["label"] == "persona"}
+        report["gold"] = {"automatic": precision_recall(auto_persona, gold), "final": precision_recall(final, gold)}
+        auto = report["gold"]["automatic"]
+        ctx.log(f"  against gold labels: precision {auto['precision']:.2f}, recall {auto['recall']:.2f} "
+                f"({auto['true_positives']}/{auto['gold']} gold persona segments found, {auto['predicted']} predicted)")
+    ctx.log(f"  {counts['persona']} persona ({report['persona_share']:.1%}), {counts['instructional']} instructional, "
+            f"{counts['other']} other; {report['borderline']} borderline for review")
+    return report

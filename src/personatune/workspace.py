@@ -1,0 +1,140 @@
+"""A workspace folder holds one persona: its config, every stage's output, and the human's files.
+
+    DIR/persona.yaml               config: sources, base model, per-stage settings (user-edited)
+    DIR/labels.override.jsonl      human label decisions; the tool appends, never rewrites
+    DIR/data/NN-<stage>/           one folder per stage: its artifacts, report.json, record.json
+
+Sources are referenced by path, never copied or modified.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from personatune import artifacts
+from personatune.errors import UserError
+from personatune.registry import DEFAULT_BASE
+
+CONFIG_NAME = "persona.yaml"
+OVERRIDES_NAME = "labels.override.jsonl"
+
+_TOP_LEVEL = {"name", "base_model", "sources", "gold_labels", "probes", "label_overrides"}
+
+
+@dataclass
+class Workspace:
+    root: Path
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, root: str | Path) -> Workspace:
+        root = Path(root).expanduser().resolve()
+        path = root / CONFIG_NAME
+        if not path.exists():
+            raise UserError(f"{root} is not a personatune workspace (no {CONFIG_NAME}); "
+                            f"create one with `personatune init {root} --sources PATH...`")
+        try:
+            config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            raise UserError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)}); fix the file") from None
+        if not isinstance(config, dict):
+            raise UserError(f"{path}: expected a mapping of settings at the top level")
+        return cls(root, config)
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    @property
+    def name(self) -> str:
+        return str(self.config.get("name") or self.root.name)
+
+    @property
+    def base_model(self) -> str:
+        return str(self.config.get("base_model") or DEFAULT_BASE)
+
+    def path_setting(self, key: str, default: str | None = None) -> Path | None:
+        value = self.config.get(key, default)
+        if not value:
+            return None
+        path = Path(str(value)).expanduser()
+        return path if path.is_absolute() else (self.root / path)
+
+    @property
+    def sources(self) -> list[Path]:
+        raw = self.config.get("sources") or []
+        if isinstance(raw, str):
+            raw = [raw]
+        out = []
+        for item in raw:
+            path = Path(str(item)).expanduser()
+            out.append(path if path.is_absolute() else (self.root / path).resolve())
+        return out
+
+    @property
+    def overrides_path(self) -> Path:
+        return self.path_setting("label_overrides", OVERRIDES_NAME)  # type: ignore[return-value]
+
+    def section(self, stage: str) -> dict[str, Any]:
+        value = self.config.get(stage) or {}
+        if not isinstance(value, dict):
+            raise UserError(f"{self.config_path}: section `{stage}:` must be a mapping of settings")
+        return value
+
+    def stage_dir(self, stage: str) -> Path:
+        from personatune.stages import STAGE_NAMES
+
+        return self.root / "data" / f"{STAGE_NAMES.index(stage) + 1:02d}-{stage}"
+
+    def unknown_keys(self) -> list[str]:
+        from personatune.stages import STAGE_NAMES
+
+        return sorted(set(self.config) - _TOP_LEVEL - set(STAGE_NAMES))
+
+
+def init_workspace(root: str | Path, sources: list[str], name: str | None = None,
+                   base_model: str = DEFAULT_BASE, gold_labels: str | None = None,
+                   probes: str | None = None) -> Path:
+    """Write DIR/persona.yaml pointing at the sources. Refuses to overwrite an existing config."""
+    root = Path(root).expanduser().resolve()
+    if not sources:
+        raise UserError("init needs at least one --sources PATH (a file or a folder of transcripts/posts)")
+    resolved = []
+    for src in sources:
+        path = Path(src).expanduser().resolve()
+        if not path.exists():
+            raise UserError(f"source {src} does not exist; pass existing files or folders to --sources")
+        if path == root or root in path.parents:
+            pass  # sources inside the workspace are allowed; they are still only read
+        resolved.append(str(path))
+    for label, value in (("gold labels", gold_labels), ("probes", probes)):
+        if value and not Path(value).expanduser().exists():
+            raise UserError(f"{label} file {value} does not exist")
+    config_path = root / CONFIG_NAME
+    if config_path.exists():
+        raise UserError(f"{config_path} already exists; edit it, or choose another folder")
+    root.mkdir(parents=True, exist_ok=True)
+    config: dict[str, Any] = {
+        "name": name or root.name,
+        "base_model": base_model,
+        "sources": resolved,
+    }
+    if gold_labels:
+        config["gold_labels"] = str(Path(gold_labels).expanduser().resolve())
+    if probes:
+        config["probes"] = str(Path(probes).expanduser().resolve())
+    header = (
+        "# personatune workspace config. Sources are read, never copied or modified.\n"
+        "# Per-stage settings go in sections named after the stage, e.g.\n"
+        "#   chunk: {target_tokens: 140}\n"
+        "#   build: {ratio: 10, cap: 10}\n"
+        "# `personatune config DIR` prints every setting with its default and help.\n"
+    )
+    artifacts.write_text(config_path, header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    return config_path
