@@ -17,13 +17,21 @@ from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 from personatune.stages import StageContext
 
+# A sentence matching one of these is dropped. Sponsor-read openers also drop the sentences after
+# them up to the call to action ("use code ...", "link below"), since a read spans several sentences.
 DEFAULT_BOILERPLATE = [
-    r"\bsponsor(?:ed|s)?\b", r"\bpromo code\b", r"\buse (?:the )?code\b", r"\b\d+ ?(?:%|percent) off\b",
-    r"\blinks? (?:is |are )?(?:down )?(?:below|in the description)\b", r"\bcheck them out\b",
     r"\blike and subscribe\b", r"\bhit (?:that|the) (?:like|subscribe|bell|notification)",
-    r"\bsmash (?:that|the) like\b", r"\bsubscribe\b", r"\bnotification bell\b", r"\bthanks for watching\b",
-    r"\bsee you (?:in the next|next time|next week)\b", r"\buntil next time\b", r"\bpatreon\b",
+    r"\bsmash (?:that|the) like\b", r"\b(?:hit|click|press) subscribe\b", r"\bnotification bell\b",
+    r"\bthanks for watching\b", r"\bsee you (?:in the next|next time|next week|in the comments)\b",
+    r"\buntil next time\b", r"\bpromo code\b", r"\buse (?:the )?code\b", r"\b\d+ ?(?:%|percent) off\b",
+    r"\blinks? (?:is |are )?(?:down )?(?:below|in the description)\b",
 ]
+DEFAULT_SPONSOR_OPENERS = [
+    r"\b(?:sponsored by|today's sponsor|our sponsor|word from (?:today's |our )?sponsor|brought to you by)\b",
+    r"\bthanks to [\w.&' -]{2,40} for sponsoring\b",
+]
+SPONSOR_CALL_TO_ACTION = re.compile(r"\b(?:code|link|description|percent off|% off|check (?:them|it) out|"
+                                    r"discount|free shipping|dot com|\.com)\b", re.I)
 TIMED_FORMATS = {"vtt", "srt", "youtube", "whisper"}
 
 _INLINE_TIME = re.compile(r"<\d{1,2}:\d{2}(?::\d{2})?[.,]\d{1,3}>")
@@ -37,11 +45,11 @@ _MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 _MD_MARK = re.compile(r"(\*\*|__|\*|`)")
 _MD_LINE_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|>\s?|[-*+]\s+|\d+[.)]\s+)", re.M)
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$", re.M)
-_FILLER = re.compile(r"(?:(?<=^)|(?<=[\s,.;!?]))(?:um+|uh+m?|erm+|hmm+|mm+)(?=$|[\s,.;!?])[,]?", re.I)
+_FILLER = re.compile(r"(?:(?<=^)|(?<=[\s,.;!?]))(?:um+|uh+m?|erm+|hmm+)(?=$|[\s,.;!?])[,]?", re.I)
 _YOU_KNOW = re.compile(r"(,\s*)?\byou know\b(\s*,)?(?!\s+(?:what|how|why|when|where|who|which|that|this|if|"
                        r"the|a|an|it|its|it's|him|her|them|me|us|about|more|less|each|everything|nothing|"
                        r"exactly|enough))", re.I)
-_STUTTER = re.compile(r"\b([\w']+(?:\s+[\w']+)?)(?:[\s,]+\1\b)+", re.I)
+_STUTTER = re.compile(r"\b([A-Za-z']+(?:\s+[A-Za-z']+)?)(?:[\s,]+\1\b)+", re.I)
 _STUTTER_KEEP = {"that", "had", "very", "bye", "no", "knock", "ha", "really", "many", "far", "long"}
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[\"'A-Z0-9])")
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " ",
@@ -57,6 +65,10 @@ class Settings(BaseSettings):
                                                    "dropped (sponsor reads, subscribe outros)")
     extra_boilerplate: list[str] = setting(default_factory=list,
                                            help="more regexes added to boilerplate_patterns")
+    sponsor_openers: list[str] = setting(default_factory=lambda: list(DEFAULT_SPONSOR_OPENERS),
+                                         help="regexes that open a sponsor read; it is dropped up to its call "
+                                              "to action (at most sponsor_max_sentences)")
+    sponsor_max_sentences: int = setting(5, help="longest sponsor read removed after an opener")
     dedup: bool = setting(True, help="drop exact and near-duplicate passages across the archive (MinHash-LSH)")
     dedup_threshold: float = setting(0.7, help="Jaccard similarity of word 3-grams above which a passage is a "
                                                "near-duplicate of an earlier one")
@@ -68,7 +80,7 @@ class Settings(BaseSettings):
         out = []
         if not 0 < self.dedup_threshold <= 1:
             out.append("dedup_threshold must be in (0, 1]")
-        for pattern in self.boilerplate_patterns + self.extra_boilerplate:
+        for pattern in self.boilerplate_patterns + self.extra_boilerplate + self.sponsor_openers:
             try:
                 re.compile(pattern)
             except re.error as exc:
@@ -83,6 +95,8 @@ class Cleaner:
         self.settings = settings
         patterns = settings.boilerplate_patterns + settings.extra_boilerplate
         self.boilerplate = re.compile("|".join(f"(?:{p})" for p in patterns), re.I) if patterns else None
+        openers = settings.sponsor_openers
+        self.sponsor = re.compile("|".join(f"(?:{p})" for p in openers), re.I) if openers else None
         self.counts: Counter = Counter()
         self.examples: dict[str, list[str]] = {}
 
@@ -134,16 +148,68 @@ class Cleaner:
         text = re.sub(r"^[,;\s]+", "", text)
         return " ".join(text.split())
 
-    def remove_boilerplate(self, text: str) -> str:
-        if not self.boilerplate:
-            return text
-        kept = []
-        for sentence in _SENTENCE_SPLIT.split(text):
-            if self.boilerplate.search(sentence):
-                self._note("boilerplate", sentence)
-            else:
-                kept.append(sentence)
-        return " ".join(kept)
+    def boilerplate_spans(self, sentences: list[str], reach: int = 0) -> set[int]:
+        """Indexes of sentences to drop: boilerplate lines and whole sponsor reads."""
+        drop: set[int] = set()
+        i = 0
+        while i < len(sentences):
+            sentence = sentences[i]
+            if self.sponsor and self.sponsor.search(sentence):
+                end = i
+                for j in range(i, min(len(sentences), i + (reach or self.settings.sponsor_max_sentences))):
+                    if SPONSOR_CALL_TO_ACTION.search(sentences[j]):
+                        end = j
+                        break
+                drop.update(range(i, end + 1))
+                i = end + 1
+                continue
+            if self.boilerplate and self.boilerplate.search(sentence):
+                drop.add(i)
+            i += 1
+        return drop
+
+    def remove_boilerplate(self, pieces: list[dict]) -> list[dict]:
+        """Sentence-level removal across pieces: a caption sentence often spans several cues."""
+        from personatune.stages.chunk import is_punctuated
+
+        joined, bounds = [], []
+        position = 0
+        for p in pieces:
+            bounds.append((position, position + len(p["text"])))
+            joined.append(p["text"])
+            position += len(p["text"]) + 1
+        text = " ".join(joined)
+        punctuated = is_punctuated(text.split())
+        if punctuated:
+            spans, start = [], 0
+            for match in _SENTENCE_SPLIT.finditer(text):
+                spans.append((start, match.start()))
+                start = match.end()
+            spans.append((start, len(text)))
+        else:
+            spans = bounds  # unpunctuated captions: each cue line is the unit
+        sentences = [text[a:b] for a, b in spans]
+        # A caption line is about a third of a sentence, so a read reaches over more of them.
+        reach = self.settings.sponsor_max_sentences * (1 if punctuated else 2)
+        drop = self.boilerplate_spans(sentences, reach)
+        if not drop:
+            return pieces
+        for index in sorted(drop):
+            self._note("sponsor_and_outro", sentences[index])
+        cut = [spans[i] for i in sorted(drop)]
+        out = []
+        for p, (a, b) in zip(pieces, bounds):
+            keep, cursor = [], a
+            for x, y in cut:
+                if y <= cursor or x >= b:
+                    continue
+                keep.append(text[cursor:max(cursor, x)])
+                cursor = max(cursor, min(y, b))
+            keep.append(text[cursor:b])
+            new = " ".join("".join(keep).split())
+            if new:
+                out.append({**p, "text": new})
+        return out
 
 
 def collapse_rolling(pieces: list[dict], cleaner: Cleaner) -> list[dict]:
@@ -215,15 +281,10 @@ def clean_document(doc: dict, settings: Settings, cleaner: Cleaner) -> dict:
             pieces.append({**p, "text": text})
     if settings.collapse_rolling_captions and doc["format"] in TIMED_FORMATS:
         pieces = collapse_rolling(pieces, cleaner)
-    out = []
-    for p in pieces:
-        text = p["text"]
-        if settings.remove_fillers:
-            text = cleaner.remove_fillers(text)
-        text = cleaner.remove_boilerplate(text)
-        if len(text) >= settings.min_piece_chars:
-            out.append({**p, "text": text})
-    return {**doc, "pieces": out}
+    if settings.remove_fillers:
+        pieces = [{**p, "text": cleaner.remove_fillers(p["text"])} for p in pieces]
+    pieces = cleaner.remove_boilerplate([p for p in pieces if p["text"]])
+    return {**doc, "pieces": [p for p in pieces if len(p["text"]) >= settings.min_piece_chars]}
 
 
 def run(ctx: StageContext, settings: Settings) -> dict:

@@ -22,7 +22,7 @@ from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 from personatune.stages import StageContext
 
-VERSION = 2
+VERSION = 4
 SUBTYPES = ("background", "opinion", "working_style", "story", "values")
 LABELS = ("persona", "instructional", "other")
 
@@ -36,7 +36,7 @@ CUES: dict[str, list[tuple[str, float]]] = {
         (r"\b(?:college|university|degree|high school|dropped out)\b", 1.0), (r"\bhometown\b", 2.0),
         (r"\bwhen i was (?:a kid|young|little|\d+|a teenager|fourteen|twelve)\b", 1.8),
         (r"\bi live (?:in|with)\b", 1.4), (r"\bmy (?:dog|cat)\b", 1.2), (r"\bmarried\b", 1.4),
-        (r"\byears old\b", 1.2),
+        (r"\byears old\b", 1.2), (r"\bour (?:house|home|place|kids|dog|cat|garage)\b", 1.0),
     ],
     "story": [
         (r"\byears ago\b", 1.4), (r"\bback (?:when|then|in \d{4})\b", 1.4), (r"\bi remember\b", 1.4),
@@ -48,18 +48,22 @@ CUES: dict[str, list[tuple[str, float]]] = {
     ],
     "opinion": [
         (r"\bin my opinion\b", 1.6), (r"\bi (?:honestly |really |genuinely )?(?:believe|think)\b", 0.5),
-        (r"\bhonestly\b", 0.4), (r"\boverrated\b", 1.4), (r"\bunderrated\b", 1.4),
+        (r"\bhonestly\b", 0.4), (r"\bover(?:rated|used|hyped|priced)\b", 1.4), (r"\bunderrated\b", 1.4),
+        (r"\bopinion\b", 1.0),
         (r"\bunpopular opinion\b", 2.0), (r"\bi'?m not a fan\b", 1.4), (r"\bmy take\b", 1.6),
         (r"\bpeople (?:say|argue|tell me|will tell you|online)\b", 0.8), (r"\bi(?:'d| would) rather\b", 0.6),
         (r"\bthe truth is\b", 0.8), (r"\bi disagree\b", 1.4), (r"\b(?:hot take|controversial)\b", 1.4),
         (r"\bi don'?t (?:buy|believe|care for|like)\b", 0.8), (r"\bi'?ll (?:die on|defend)\b", 1.6),
-        (r"\bnot cheating\b", 1.2), (r"\bwaste of money\b", 1.0),
+        (r"\bnot cheating\b", 1.2), (r"\bwaste of money\b", 1.0), (r"\bmy (?:honest )?(?:opinion|advice)\b", 1.2),
+        (r"\bjust my opinion\b", 1.6), (r"\b(?:confession|hill i'?ll die on)\b", 1.6), (r"\bangry comments?\b", 1.2),
+        (r"\bworth every penny\b", 1.0), (r"\b(?:i know )?some of you (?:are|will|think)\b", 0.6),
     ],
     "working_style": [
         (r"\bmy (?:process|routine|workflow|system|habit|rule)\b", 1.4), (r"\bevery (?:morning|day|week|evening)\b", 0.8),
         (r"\bthe way i work\b", 1.8), (r"\bi always\b", 0.5), (r"\bi never\b", 0.5),
         (r"\bi (?:script|plan|film|edit|write)\b", 0.8), (r"\bindex cards?\b", 0.8),
-        (r"\bhow i (?:work|plan|make (?:these|my) videos)\b", 1.6),
+        (r"\bhow i (?:work|plan|make (?:these|my) videos)\b", 1.6), (r"\ba lot of you (?:have )?asked\b", 1.0),
+        (r"\bpeople ask(?:ed)? (?:me )?(?:for|about|how|if)\b", 0.8), (r"\b(?:first|second|last) question\b", 0.8),
     ],
     "values": [
         (r"\bi care (?:about|a lot)\b", 1.4), (r"\bwhat matters\b", 1.4), (r"\bmatters to me\b", 1.8),
@@ -86,7 +90,7 @@ _SENT = re.compile(r"(?<=[.!?])\s+")
 
 @dataclass
 class Settings(BaseSettings):
-    persona_threshold: float = setting(0.5, help="combined score at or above which a segment is persona")
+    persona_threshold: float = setting(0.35, help="combined score at or above which a segment is persona")
     review_margin: float = setting(0.15, help="segments within this distance of the threshold are borderline "
                                               "and offered in `label --review`")
     candidate_min: float = setting(0.8, help="lexical persona score a segment needs before it is embedded; "
@@ -97,6 +101,9 @@ class Settings(BaseSettings):
                                                   "similarity) that maps to 0 embedding evidence")
     similarity_ceiling: float = setting(0.15, help="margin that maps to full embedding evidence")
     min_words: int = setting(12, help="shorter segments are labelled other")
+    continuation_weight: float = setting(0.6, help="score given to the cue-less rest of an aside cut by chunking, "
+                                                    "as a fraction of its persona neighbour's score (0 = off)")
+    windows_per_segment: int = setting(3, help="passages of a candidate segment that are embedded (its best by cues)")
     embedder: str = setting("all-minilm-l6-v2", help="sentence embedding model (name, folder or hub id)")
     seed_examples: dict = setting(default_factory=dict,
                                   help="extra seeds: {subtype: [text, ...], instructional: [...]}")
@@ -120,7 +127,21 @@ def text_key(text: str) -> str:
     return artifacts.sha256_text(" ".join(text.lower().split()))[:16]
 
 
-def lexical_features(text: str) -> dict:
+def windows(text: str, size: int = 2, words: int = 30) -> list[str]:
+    """Overlapping passages of about two sentences (or ~30 words where there is no punctuation).
+
+    Persona often arrives as a short aside inside a lesson; scoring windows instead of the whole
+    segment keeps the lesson around it from drowning the signal.
+    """
+    sentences = [s for s in _SENT.split(text) if s.strip()]
+    if len(sentences) >= 2 and max(len(s.split()) for s in sentences) <= 60:
+        return [" ".join(sentences[i:i + size]) for i in range(max(1, len(sentences) - size + 1))]
+    tokens = text.split()
+    step = words // 2
+    return [" ".join(tokens[i:i + words]) for i in range(0, max(1, len(tokens) - step), step)] or [text]
+
+
+def window_features(text: str) -> dict:
     per_type = {k: 0.0 for k in SUBTYPES}
     hits: list[str] = []
     for subtype, cues in _COMPILED.items():
@@ -129,19 +150,26 @@ def lexical_features(text: str) -> dict:
             if found:
                 per_type[subtype] += weight * min(len(found), 2)
                 hits.append(found[0] if isinstance(found[0], str) else found[0][0])
-    instr = 0.0
-    sentences = _SENT.split(text)
-    for sentence in sentences:
-        for pattern, weight in _INSTR:
-            if pattern.search(sentence):
-                instr += weight
+    sentences = [s for s in _SENT.split(text) if s.strip()] or [text]
+    instr = sum(w for sentence in sentences for p, w in _INSTR if p.search(sentence))
     words = max(1, len(text.split()))
     first_person = len(_FIRST_PERSON.findall(text)) / words
     persona = sum(per_type.values())
-    # A first-person narrative voice makes weak cues count; instruction per sentence discounts them.
-    lex = persona * (0.6 + min(first_person * 8, 0.8)) - 0.6 * instr / max(1, len(sentences)) * 3
-    return {"lexical": max(lex, 0.0), "per_type": per_type, "hits": hits[:4], "instruction": instr,
+    # A first-person voice makes weak cues count; instruction in the same sentences discounts them.
+    lex = persona * (0.6 + min(first_person * 8, 0.8)) - 1.2 * instr / len(sentences)
+    return {"lexical": max(lex, 0.0), "per_type": per_type, "hits": hits, "instruction": instr,
             "first_person": first_person}
+
+
+def lexical_features(text: str) -> dict:
+    """Segment score = its best window; per-type evidence summed over the segment."""
+    parts = windows(text)
+    feats = [window_features(w) for w in parts]
+    best = max(range(len(feats)), key=lambda i: feats[i]["lexical"])
+    whole = window_features(text)
+    return {"lexical": feats[best]["lexical"], "per_type": whole["per_type"], "hits": feats[best]["hits"][:4] or whole["hits"][:4],
+            "instruction": whole["instruction"], "first_person": whole["first_person"],
+            "windows": parts, "window_scores": [f["lexical"] for f in feats]}
 
 
 def load_seeds(settings: Settings, human_persona: list[dict]) -> tuple[list[str], list[str], list[str]]:
@@ -198,7 +226,8 @@ def _grams(text: str, n: int = 5) -> set[str]:
 
 
 def gold_persona_ids(segments: list[dict], gold: list[dict]) -> set[str]:
-    """A segment is gold persona when a gold passage covers >= 30% of it, or >= 50% of the passage is in it."""
+    """A segment is gold persona when it holds a real part of a gold passage: >= 30% of the segment, or
+    >= 10 shared word 5-grams (about 14 consecutive words), since chunking may cut an aside in two."""
     by_name: dict[str, list[set[str]]] = {}
     for row in gold:
         by_name.setdefault(row["source"].rsplit("/", 1)[-1], []).append(_grams(row["text"]))
@@ -210,7 +239,7 @@ def gold_persona_ids(segments: list[dict], gold: list[dict]) -> set[str]:
         grams = _grams(seg["text"])
         for gold_grams in passages:
             common = len(grams & gold_grams)
-            if grams and (common / len(grams) >= 0.3 or (gold_grams and common / len(gold_grams) >= 0.5)):
+            if grams and (common / len(grams) >= 0.3 or common >= 10):
                 out.add(seg["segment_id"])
                 break
     return out
@@ -240,15 +269,23 @@ def auto_label(segments: list[dict], settings: Settings, human_persona: list[dic
         if embedder is None:
             from personatune.embed import get_embedder
             embedder = get_embedder(settings.embedder)
-        log(f"  embedding {len(candidates)} of {len(segments)} segments with persona cues")
+        # Embed only each candidate's best few windows: an aside is short, and MiniLM is the cost.
+        chosen: list[tuple[int, str]] = []
+        for i in candidates:
+            f = features[i]
+            order = sorted(range(len(f["windows"])), key=lambda k: -f["window_scores"][k])[:settings.windows_per_segment]
+            chosen.extend((i, f["windows"][k]) for k in order)
+        log(f"  embedding {len(chosen)} passages of {len(candidates)} of {len(segments)} segments with persona cues")
         seed_vecs = embedder.encode(seed_texts)
         instr_vecs = embedder.encode(instr_texts)
-        seg_vecs = embedder.encode([segments[i]["text"] for i in candidates])
-        persona_sim = seg_vecs @ seed_vecs.T
-        instr_sim = (seg_vecs @ instr_vecs.T).max(axis=1)
-        for row, i in enumerate(candidates):
+        vecs = embedder.encode([text for _, text in chosen])
+        persona_sim = vecs @ seed_vecs.T
+        instr_sim = (vecs @ instr_vecs.T).max(axis=1)
+        for row, (i, _) in enumerate(chosen):
             best = int(np.argmax(persona_sim[row]))
-            sims[i] = (float(persona_sim[row, best]), seed_kinds[best], float(instr_sim[row]))
+            candidate = (float(persona_sim[row, best]), seed_kinds[best], float(instr_sim[row]))
+            if i not in sims or candidate[0] - candidate[2] > sims[i][0] - sims[i][2]:
+                sims[i] = candidate
     out = []
     span = settings.similarity_ceiling - settings.similarity_floor
     for i, (seg, feat) in enumerate(zip(segments, features)):
@@ -269,7 +306,8 @@ def auto_label(segments: list[dict], settings: Settings, human_persona: list[dic
             cues = ", ".join(f"'{h}'" for h in feat["hits"]) or "none"
             reason = (f"persona ({subtype}): cues {cues}; seed similarity {p_sim:.2f} ({p_kind or '-'}) "
                       f"vs instruction {i_sim:.2f}")
-        elif words < settings.min_words or BOILERPLATE_CUES.search(seg["text"]) and feat["instruction"] < 1:
+        elif words < settings.min_words or (words < 40 and BOILERPLATE_CUES.search(seg["text"])
+                                             and feat["instruction"] < 1):
             label, subtype = "other", None
             reason = "too short to teach anything" if words < settings.min_words else "channel housekeeping"
         else:
@@ -278,7 +316,40 @@ def auto_label(segments: list[dict], settings: Settings, human_persona: list[dic
         out.append({**seg, "key": text_key(seg["text"]), "label": label, "subtype": subtype,
                     "score": round(score, 3), "reason": reason, "labelled_by": "auto",
                     "borderline": abs(score - settings.persona_threshold) <= settings.review_margin})
+    if settings.continuation_weight > 0:
+        propagate_asides(out, features, settings)
     return out
+
+
+def propagate_asides(rows: list[dict], features: list[dict], settings: Settings) -> int:
+    """An aside cut in two by chunking: its second half often has no cues of its own.
+
+    When a persona segment's best passage touches its end (or start), the neighbouring segment's
+    touching passage continues it, unless that passage is plainly instruction.
+    """
+    changed = 0
+    threshold = settings.persona_threshold
+    for i, row in enumerate(rows):
+        if row["label"] != "persona" or row["labelled_by"] != "auto":
+            continue
+        scores = features[i]["window_scores"]
+        best = max(range(len(scores)), key=lambda k: scores[k])
+        for neighbour, touching in ((i + 1, best >= len(scores) - 2), (i - 1, best <= 1)):
+            if not touching or not 0 <= neighbour < len(rows):
+                continue
+            other = rows[neighbour]
+            if other["doc_id"] != row["doc_id"] or other["label"] == "persona":
+                continue
+            edge = features[neighbour]["windows"][0 if neighbour > i else -1]
+            if window_features(edge)["instruction"] >= 0.5:
+                continue
+            score = round(settings.continuation_weight * row["score"], 3)
+            if score >= threshold:
+                other.update(label="persona", subtype=row["subtype"], score=score,
+                             reason=f"persona ({row['subtype']}): continues the aside in {row['segment_id']}",
+                             borderline=abs(score - threshold) <= settings.review_margin)
+                changed += 1
+    return changed
 
 
 def apply_overrides(rows: list[dict], overrides: dict[str, dict]) -> int:
