@@ -115,3 +115,16 @@ def test_openai_backend_unreachable_is_a_user_error():
 def test_openai_backend_needs_url_and_model():
     with pytest.raises(UserError, match="base URL and a model"):
         OpenAIBackend("", "", "", "Marta")
+
+
+@pytest.mark.integration
+def test_local_backend_writes_questions_with_the_base_model():
+    from personatune.questions import LocalBackend
+
+    backend = LocalBackend("smollm2-135m-instruct", "Marta", max_new_tokens=48, seed=0)
+    questions = backend.propose({"segment_id": "s1", "text": ANSWER}, 3, attempt=0)
+    assert 1 <= len(questions) <= 3
+    assert all(isinstance(q, str) and q.strip() for q in questions)
+    # the stage validates whatever a small model writes; nothing is trusted blindly
+    verdicts = [lexical_problem(q, ANSWER, Settings(), []) for q in questions]
+    assert all(v is None or isinstance(v, str) for v in verdicts)

@@ -127,7 +127,7 @@ def load_tokenizer(spec: str):
     if source.kind != "gguf":
         return AutoTokenizer.from_pretrained(source.path, **_hub_kwargs(source))
     folder = _gguf_cache_dir(source)
-    tok_dir = folder / "tokenizer"
+    tok_dir = folder.with_name(folder.name + "-tokenizer")  # a sibling: the model folder is written whole
     if (folder / "config.json").exists():
         return AutoTokenizer.from_pretrained(folder)
     if (tok_dir / "tokenizer_config.json").exists():
@@ -189,9 +189,11 @@ def _save_atomically(final: Path, save) -> None:
     tmp = tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent)
     try:
         save(tmp)
-        if final.exists():  # another process finished first: keep theirs
-            shutil.rmtree(tmp, ignore_errors=True)
-            return
+        if final.exists():
+            if any(final.iterdir()) and ((final / "config.json").exists() or (final / "tokenizer_config.json").exists()):
+                shutil.rmtree(tmp, ignore_errors=True)  # another process finished first: keep theirs
+                return
+            shutil.rmtree(final)  # an incomplete leftover is never trusted
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -39,14 +39,14 @@ _TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
 _SOUND = re.compile(r"\[(?:music|applause|laughter|laughs|inaudible|silence|noise|__)[^\]]*\]|\((?:music|applause|laughs?)\)", re.I)
 _BRACKET_TIME = re.compile(r"[\[(]\s*\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?\s*[\])]")
 # ">>", "- ", "SPEAKER 1:", "MARTA:" at a line start; a plain "Note:" is left alone.
-_SPEAKER = re.compile(r"^\s*(?:>>+\s*|-\s+|(?:[Ss]peaker\s*\d+|[A-Z][A-Z.'-]+(?:\s[A-Z][A-Z.'-]+){0,2})\s*:\s+)")
+_SPEAKER = re.compile(r"^\s*(?:>>+\s*|-\s+|(?:(?:[Ss]peaker|SPEAKER)\s*\d+|[A-Z][A-Z.'-]+(?:\s[A-Z][A-Z.'-]+){0,2})\s*:\s+)")
 _MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
 _MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 _MD_MARK = re.compile(r"(\*\*|__|\*|`)")
 _MD_LINE_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|>\s?|[-*+]\s+|\d+[.)]\s+)", re.M)
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$", re.M)
 _FILLER = re.compile(r"(?:(?<=^)|(?<=[\s,.;!?]))(?:um+|uh+m?|erm+|hmm+)(?=$|[\s,.;!?])[,]?", re.I)
-_YOU_KNOW = re.compile(r"(,\s*)?\byou know\b(\s*,)?(?!\s+(?:what|how|why|when|where|who|which|that|this|if|"
+_YOU_KNOW = re.compile(r"(,\s*)?(?<!\bdo\s)(?<!\bdid\s)(?<!\bif\s)(?<!\bas\s)(?<!\bwhat\s)\byou know\b(\s*,)?(?!\s+(?:what|how|why|when|where|who|which|that|this|if|"
                        r"the|a|an|it|its|it's|him|her|them|me|us|about|more|less|each|everything|nothing|"
                        r"exactly|enough))", re.I)
 _STUTTER = re.compile(r"\b([A-Za-z']+(?:\s+[A-Za-z']+)?)(?:[\s,]+\1\b)+", re.I)

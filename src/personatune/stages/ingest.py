@@ -231,6 +231,7 @@ class _HTMLText(HTMLParser):
         self.skip_depth = 0
         self.title: str | None = None
         self._in_title = False
+        self._svg_depth = 0  # an inline <svg> icon's <title> is not the page title
 
     def _offset(self) -> int:
         line, col = self.getpos()
@@ -243,7 +244,9 @@ class _HTMLText(HTMLParser):
         self.buffer, self.buffer_offset = [], None
 
     def handle_starttag(self, tag, attrs):
-        if tag == "title":
+        if tag == "svg":
+            self._svg_depth += 1
+        if tag == "title" and self.title is None and not self._svg_depth:
             self._in_title = True
         if tag in self.SKIP:
             self.skip_depth += 1
@@ -251,6 +254,8 @@ class _HTMLText(HTMLParser):
             self._flush()
 
     def handle_endtag(self, tag):
+        if tag == "svg":
+            self._svg_depth = max(0, self._svg_depth - 1)
         if tag == "title":
             self._in_title = False
         if tag in self.SKIP:
@@ -265,7 +270,8 @@ class _HTMLText(HTMLParser):
         if self.skip_depth:
             return
         if self.buffer_offset is None and data.strip():
-            self.buffer_offset = self._offset()
+            # point at the first character of text, not at the newline/indent before it
+            self.buffer_offset = self._offset() + len(data) - len(data.lstrip(" \t\n\r\f"))
         self.buffer.append(data)
 
 
