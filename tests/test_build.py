@@ -55,7 +55,7 @@ def test_split_happens_before_oversampling_and_nothing_leaks():
     assert held_labels["persona"] >= 2 and held_labels["instructional"] >= 20
     # every segment lands in exactly one split
     all_ids = Counter()
-    for split, examples in splits.items():
+    for examples in splits.values():
         all_ids.update({r["segment_id"] for r in examples})
     assert all(v == 1 for v in all_ids.values()) and len(all_ids) == len(rows)
 

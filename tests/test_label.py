@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 
 from personatune.errors import UserError
-from personatune.stages.label import (Settings, apply_overrides, auto_label, gold_persona_ids, lexical_features,
-                                      precision_recall, read_overrides, text_key)
+from personatune.stages.label import (
+    Settings,
+    apply_overrides,
+    auto_label,
+    gold_persona_ids,
+    lexical_features,
+    precision_recall,
+    read_overrides,
+    text_key,
+)
 
 PERSONA = ("Years ago, when I was fourteen, my parents moved us to a new country, and my grandfather gave me his "
            "old plane before we left. I remember crying on the plane home.")

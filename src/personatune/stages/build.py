@@ -110,6 +110,10 @@ def choose_ratio(train: list[dict], settings: Settings) -> tuple[int, str, list[
             raise UserError(f"build.ratio {ratio} exceeds the cap {settings.cap}: past the cap the model tends to "
                             "parrot its biography and recite rows; lower the ratio, or set build.cap / "
                             "--allow-over-cap if you mean it")
+    if persona == 0:
+        warnings.append("no persona rows in the train split: nothing to oversample, the model would learn the "
+                        "cadence without an identity; check the label report or mark persona segments with "
+                        "`personatune label DIR --review`")
     if ratio > settings.cap:
         warnings.append(f"ratio {ratio} is over the cap {settings.cap} (allowed by allow_over_cap); watch eval "
                         "for bleed and verbatim repetition")
@@ -176,7 +180,12 @@ def build(rows: list[dict], settings: Settings) -> tuple[dict[str, list[dict]], 
     if leaks:
         raise AssertionError(f"split leak: {sorted(leaks)[:3]}")
     persona_variants = [len(set(q for q in r["questions"])) for r in by_split["train"] if r["label"] == "persona"]
+    after_share = shares(out["train"]).get("persona", {}).get("token_share", 0.0)
+    if 0 < after_share < 0.01:
+        warnings.append(f"persona is still only {after_share:.1%} of training tokens after {ratio}x: too little for an "
+                        "identity; add persona material (an about page, a Q&A video) or mark more segments persona")
     report = {
+        "segments_without_questions": sorted(r["segment_id"] for r in rows if not r["questions"]),
         "ratio": ratio, "ratio_setting": str(settings.ratio), "cap": settings.cap, "why": why, "warnings": warnings,
         "segments": {s: dict(Counter(r["label"] for r in by_split[s])) for s in SPLITS},
         "rows": {s: len(out[s]) for s in SPLITS},

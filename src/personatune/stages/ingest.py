@@ -53,13 +53,22 @@ def piece(text: str, *, start: float | None = None, end: float | None = None,
 # ---------------------------------------------------------------- decoding
 
 
+def _decode_bom(data: bytes, codec: str) -> str:
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError:
+        raise SkippedInput(f"starts with a {codec.upper()} byte-order mark but does not decode as {codec.upper()}") from None
+
+
 def decode(data: bytes, path: Path, fallback: str = "") -> str:
     if not data.strip():
         raise SkippedInput("empty file")
-    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise SkippedInput("binary file (NUL bytes), not text")
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return _decode_bom(data, "utf-32")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+        return _decode_bom(data, "utf-16")
+    if b"\x00" in data[:8192]:
+        raise SkippedInput("binary file (NUL bytes), not text")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -349,8 +358,14 @@ def parse_file(path: Path, settings: Settings) -> dict:
 
 
 def title_from_name(path: Path) -> str:
-    stem = re.sub(r"^[\d_.-]*(?:v\d+-)?", "", path.stem) or path.stem
-    return re.sub(r"[-_]+", " ", stem).strip().capitalize()
+    """'My Video Title [dQw4w9WgXcQ].en.vtt' -> 'My Video Title'; 'v03-hand-planes.txt' -> 'Hand planes'."""
+    stem = path.name[: -len(path.suffix)] if path.suffix else path.name
+    stem = re.sub(r"\.[a-z]{2,3}(?:-[A-Za-z]{2,4})?$", "", stem)  # yt-dlp language suffix
+    stem = re.sub(r"\s*\[[\w-]{6,}\]$", "", stem).strip()  # yt-dlp video id
+    if " " not in stem:
+        stem = re.sub(r"^(?:[\d_.-]+|v\d+-)", "", stem)  # date or episode prefixes
+        stem = re.sub(r"[-_]+", " ", stem).strip()
+    return (stem[:1].upper() + stem[1:]) if stem else path.stem
 
 
 def discover(sources: list[Path], settings: Settings) -> tuple[list[Path], list[dict]]:
