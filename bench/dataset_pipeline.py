@@ -31,10 +31,12 @@ import os
 import platform
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +69,7 @@ class StageClock:
     clock (fingerprinting its inputs, running, hashing and recording its output), not only the part
     a stage reports as its own `seconds`."""
 
-    def __init__(self, label: str, echo: bool):
+    def __init__(self, label: str, echo: bool) -> None:
         self.label, self.echo = label, echo
         self.started = time.perf_counter()
         self.lines: list[tuple[float, str]] = []
@@ -96,7 +98,7 @@ def run_workspace(ws_dir: Path, archive_dir: Path, clock: StageClock) -> tuple[l
 
     init_workspace(ws_dir, [str(archive_dir / "creator")], gold_labels=str(archive_dir / "gold_labels.jsonl"))
     ws = Workspace.open(ws_dir)
-    started = time.perf_counter()
+    started = clock.started = time.perf_counter()
     results = run_pipeline(ws, until="build", log=clock)
     return results, time.perf_counter() - started
 
@@ -211,15 +213,13 @@ def run_size(size: int, args: argparse.Namespace) -> dict:
             return {"size": size, "error": f"worker exited with status {proc.returncode}", "workdir": str(tmp)}
         result = json.loads((tmp / "result.json").read_text())
         result["generation_seconds"] = round(generation, 2)
-        result["archive"] = {k: v for k, v in summary.__dict__.items()
+        result["archive"] = {k: v for k, v in asdict(summary).items()
                              if k not in ("out_dir", "gold_labels", "sources")}
         if args.keep:
             result["workdir"] = str(tmp)
         return result
     finally:
         if not args.keep:
-            import shutil
-
             shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -279,6 +279,8 @@ def print_table(runs: list[dict], scale: dict, goals: dict) -> None:
         if "error" not in r:
             print(f"  {r['size']}: {r['label_embedding'] or 'label: nothing embedded'}; warm-up {r['warmup_seconds']:.1f}s;"
                   f" cpu {r['cpu_seconds']:.1f}s for {r['total_seconds']:.1f}s wall")
+    print("seconds per 1000 segments: " + ", ".join(f"{size}: {v:.2f}"
+                                                     for size, v in scale["seconds_per_1000_segments"].items()))
     for pair in scale["pairs"]:
         print(f"time({pair['to']})/time({pair['from']}) = {pair['time_ratio']:.2f} for {pair['size_ratio']:g}x the "
               f"segments; per stage: " + ", ".join(f"{s} {v:g}" for s, v in pair["stage_time_ratios"].items()))

@@ -16,12 +16,17 @@ the label stage embeds. So this writes what a real channel's export looks like, 
     OUT_DIR/manifest.json             what was asked for and what was written
 
 Instructional speech is composed from combinatorial grammars over tool, material, part and step
-vocabularies with random measurements, and no sentence is written twice, so near-duplicate
-removal keeps it. Spoken files get fillers, stutters, sponsor reads and outros, which the clean
-stage is meant to remove. Persona passages (biography, opinions, working habits, stories, values)
-are inserted as asides between paragraphs until they make up `persona_share` of the speech words.
-A "segment" is ~105 words of content (~140 tokens, the chunk stage's target), and each file holds
-about 12 segments' worth. Output is deterministic for a seed; only the standard library is used.
+vocabularies with random measurements, varied determiners and spoken synonyms, and no sentence is
+written twice, so near-duplicate removal keeps it. Template wording still recurs more than in
+hand-written text: two random 60-word passages share their rarest word 3-gram (what the clean
+stage's MinHash buckets on) with probability ~0.0025 here, ~0.0006 in examples/creator. Spoken
+files get fillers, stutters, sponsor reads and outros, which the clean stage is meant to remove.
+Persona passages (biography, opinions, working habits, stories, values) are inserted as asides
+between paragraphs until they make up `persona_share` of the content words.
+
+A "segment" is ~101 words of content (what the chunk stage's ~140-token target yields on this
+text), and each file holds about 12 segments' worth. Output is deterministic for a seed; only the
+standard library is used.
 """
 
 from __future__ import annotations
@@ -37,7 +42,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-WORDS_PER_SEGMENT = 105  # ~140 tokens of the default base model's tokenizer
+# Content words per requested segment. The chunk stage aims at 140 tokens (~105 words) but packs
+# whole sentences greedily below that target: on this text it averages ~102 words (median ~127
+# tokens), so 101 words per segment makes `--segments N` come out at about N segments.
+WORDS_PER_SEGMENT = 101
 SEGMENTS_PER_FILE = 12
 FORMAT_WEIGHTS = {"vtt": 30, "srt": 22, "json": 20, "txt": 18, "md": 10}
 EXTENSIONS = {"vtt": ".en.vtt", "srt": ".en.srt", "json": ".json", "txt": ".txt", "md": ".md"}
@@ -111,6 +119,27 @@ WEEKDAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday".split("|")
 SHOP_SPACES = ["our old garage", "a converted barn", "a rented unit ten minutes away", "a one-car garage",
                "the basement", "an old dairy barn", "a shipping container", "half of the garage"]
 SEASONS = ["winter", "summer", "spring", "fall", "January", "July", "November"]
+# Determiners in front of parts and tools: "the apron" everywhere would make every block share
+# the same word 3-grams, which real speech does not.
+DETERMINERS = ["the"] * 8 + """that|this|your|each|the left|the right|the front|the back|the top|the bottom|the inside|
+the outside|the first|the second|the last|the long|the short|the upper|the lower|the mating|the matching|the other|
+the next|the wider|the narrow|the thicker|the thin|the rough|the finished|the test|the spare|every|one|my|our|
+the outer|the inner|the center|the middle|the rear|this second|that last|the lefthand|the righthand""".split("|")
+TOOL_DETERMINERS = ["the"] * 8 + """your|my|a|that|this|the old|the new|a sharp|a cheap|a good|the big|the small|
+a decent|the shop|our|the little|a freshly tuned|the borrowed|a secondhand|the cordless|the benchtop|
+a basic|a vintage|the spare""".split("|")
+PLURAL_DETERMINERS = ["the"] * 6 + """all the|both|these|those|your|the remaining|the other|all {count}|the first two|
+the long|the short|the matching|a few|most of the|the last|the inside|the outside|my""".split("|")
+_DETERMINED = re.compile(r"\bthe \{(part2?|tool2?|parts2?)\}")
+_DETERMINER_SLOT = {"part": "det", "part2": "det", "tool": "tool_det", "tool2": "tool_det", "parts": "plural_det",
+                    "parts2": "plural_det"}
+
+
+def vary_determiners(template: str) -> str:
+    """'the {part}' -> '{det} {part}', so the article is drawn like any other slot."""
+    return _DETERMINED.sub(lambda m: f"{{{_DETERMINER_SLOT[m.group(1)]}}} {{{m.group(1)}}}", template)
+
+
 NUMBER_WORDS = """two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty""".split("|")
 
 
@@ -194,45 +223,96 @@ the {part} [should|has to] [slide in|go in|seat] with [hand pressure|a light tap
 [drill|bore] the [shelf pin holes|dowel holes|pilot holes] {len} [apart|on center] [using|with] a {tool}[ and a depth stop|]
 [heat|warm] the {glue} [to|at] {temp} degrees [so|and] it [flows|spreads] [better|evenly] [on the {part}|into the joint]
 [fit|trim] the {part} [with|using] the {tool} [until|so] [it slides in|the shoulders close|there's no gap] [with a little|under] [friction|hand pressure]
+[flatten|lap] the back of the {tool} on the {grit} [plate|stone] until the [scratch pattern|polish] [reaches|runs right out to] the edge
+[stack|sticker] the {species} [with|on] [three-quarter inch|dry pine|poplar] stickers every {len} and let it [acclimate|sit] [for|about] {count} days in the shop
+[buy|order|pick out] [eight quarter|four quarter|six quarter|twelve quarter] {species} [for|if you're making] the {parts}, [since|because] [it planes down to|you'll end up around] {len}
+[rough cut|break down] the [boards|sheet|stock] [on the {tool}|with a jigsaw|with the {tool}] about {len} [over length|oversize] [before|then] [you joint anything|the {tool2} comes out]
+[lock|tighten] the [miter gauge|fence|stop block|depth stop] [at|to] {deg} and [sneak up|creep up] on the [line|knife wall|layout mark] [one|a] [hair|pass|nibble] at a time
+[mount|chuck] the {part} between centers at [roughly|around|about] {rpm} rpm and [rough it to round|true it up|knock the corners off] with the {tool}
+[shape|fair] the [curve|profile|taper] on the {part} with a {tool}[, then a {tool2}|, checking against the template|] until [it flows|the line is smooth|your hand can't feel a bump]
+[hollow|carve] the [bowl|inside|seat] [of|on] the {part} [across the grain|from the rim toward the center|with short scooping cuts], stopping [{mm}|well short|a little] [from|before] [the bottom|the line|the wall]
+[set|adjust] the [chipbreaker|cap iron] [about|roughly|no more than] {small} back from the edge [for a fine cut|on {species}|when the grain reverses]
+[tension|track] the [blade|band] on the {power_tool} [until|so] it [runs centered on the tire|deflects about a quarter inch|sounds like a low note]
+[empty|check] the [dust bin|cyclone|filter bag] [before|after] [every|each] [session|milling day|{project}], [or|otherwise] the [suction|airflow] [drops off|falls apart] at the {power_tool}
+[wear|put on] [a respirator|hearing protection|safety glasses|a face shield] [before|whenever] you [turn on|run|fire up] the {power_tool}[, especially with {species}|, every single time|]
+[number|label] the [boards|parts|pieces] [in the order|as] they [came off|went through] the {power_tool} [so|and] the [grain|color] [matches|flows] across the {part}
+[spray|brush|wipe] [the|a] [first|second|third] coat of {finish} [thinned|cut] [about|roughly] {pct} percent [with mineral spirits|with alcohol|with naphtha|with water]
+[lay|set] a [straightedge|level|ruler] [across|along] the {part} and [slide|push] a [feeler gauge|card|piece of paper] [under|beneath] it [to find|at] the [low spot|gap|hollow]
+[rub|mark] [chalk|pencil] [on|across] the [face|edge|surface] of the {part} [so|and] every [high spot|pass] [shows up|is obvious] [as you plane|after a stroke|right away]
+[grab|pick up] a {tool} [and|then] [knife|scribe|strike] a [baseline|shoulder line|reference line] {len} [from|in from] the [end|edge] on all [four|two] faces
+[cut|saw] [just|right] [outside|on the waste side of] the [line|scribe|baseline] [and|then] [clean up|pare back] [to it|the rest] with the {tool}[ and a mallet|]
+[glue|laminate] [up|together] {count} [strips|layers|boards] of {species} [about|each] {mm} thick [over|around] the [form|mold|bending form] [and|then] [leave it|clamp it] [overnight|for {hours} hours]
+[fill|patch] the [knot|crack|void|gap] [in the {part}|on that face] with {glue} [tinted|mixed] with [black|brown] [pigment|coffee grounds|sanding dust] and [let it|leave it to] cure [overnight|for {hours} hours]
+[lift|pull] the [grain|fibers] with [a damp sponge|distilled water|a wet rag], [let it|leave it to] dry [about|for] {mins} minutes, [then|and] [knock it back|sand it] with {grit} grit
+[space|lay out] the [dovetails|pins|slots|fingers] [by eye|with dividers|with the {tool}] [so|and] the [half pins|outer pins] [land|end up] about {mm} [wide|from the edge]
+[hang|mount] the {part} [on|from] a French cleat [cut|ripped] at {deg} [and|then] [screw|fasten] it [into|to] [two studs|the studs|every stud] with {count} [screws|lag screws]
+[tighten|snug up] the [vise|clamps|holdfast] [just|only] enough [to hold|to keep] the {part} [still|from moving] [while you|as you] {act} [it|the edge]
+[cut|rip] [a|the] [shallow|narrow] [groove|rabbet|dado] [about|exactly] {mm} [deep|wide] [for the back panel|for the {part}|on the inside face] [and|then] [test|check] the fit with an offcut
+[ease|soften] the [arris|sharp edge|corner] [on|of] the {part} with [two or three|a couple of|a few] passes of the {tool} [held|tilted] at {deg}
+[let|leave] the {species} [sit|rest] [overnight|for a day|for {hours} hours] after [milling|resawing|ripping] [and|then] [check|measure] it [again|for movement] before [final|the last] [dimensioning|passes]
+[square|true] [the end|the ends|one end] of [every|each] [board|{part}] on the [shooting board|{tool}|crosscut sled] [before|then] you [mark|measure] [anything|the length]
+[add|drop in] [a|two] [spacer|spacers|shims] [of|made from] [scrap|{species}|cardboard] [between|behind] the {part} and the [fence|stop|jig] [to get|so you get] [the same|an even] [reveal|gap] [everywhere|all around]
+[bore|drill] the [holes|mortises|pockets] [about|roughly] {mm} [deeper|longer] than the [screw|tenon|dowel] [so|and] [there's room for glue|it doesn't bottom out|the joint pulls tight]
+[test|try] the [setup|cut|joint] on [two|a pair of] [scraps|offcuts] [of|from] {species} [first|before the real {parts}] [and|then] [adjust|nudge] the [fence|stop|bit] [by|about] {small}
+[hold|keep] [your|the] [wrists|elbows|shoulders] [locked|steady|in line] [and|then] [push|drive] the {tool} from your [legs|hips|body] [instead of your arms|through the whole stroke]
+[strop|polish] the [edge|back|bevel] [on|with] [leather|a strop|MDF] [loaded with|and] [green compound|honing paste|chromium oxide] [about|roughly] {count} [strokes|passes] [a side|per side|each way]
+[oil|wax] the [sole|bed|cast iron] of the {tool} [so|and] it [glides|slides] [easily|better] [over|through] the {species}[ without sticking|, especially in summer|]
 """
 
-INSTRUCTION_OPENERS = ["", "", "", "", "", "", "so ", "now ", "okay, ", "alright, ", "next, ", "and then ",
-                       "from here, ", "at this point, ", "first, ", "then ", "once that's done, ",
-                       "the next step: ", "right, so ", "here's the thing, ", "after that, ", "so now "]
-INSTRUCTION_TAILS = ["", "", "", "", "", "", "", ", because {reason}", ", so {result}",
-                     "; otherwise {mistake}", ", and then {check}", " because {reason}",
-                     ", which means {result}", ", or {mistake}"]
+# Openers and tails are drawn by weight: most sentences start and end plainly, as real speech does.
+INSTRUCTION_OPENERS = ["so ", "now ", "okay, ", "alright, ", "next, ", "and then ", "from here, ", "at this point, ",
+                       "first, ", "then ", "once that's done, ", "the next step: ", "right, so ", "after that, ",
+                       "so now ", "okay so ", "and ", "now, ", "while that dries, ", "before the glue-up, ",
+                       "with that set, ", "on the {project}, ", "for the {parts}, ", "on {species}, ",
+                       "if you're following along, ", "with the {tool} set up, ", "back at the bench, ",
+                       "this is important: ", "one more thing: ", "same idea here: ", "a quick tip: ",
+                       "in this case, ", "on mine, ", "for a {project} like this, ", "at the {tool}, ",
+                       "when you get to the {parts}, ", "for the second one, ", "on the other side, ",
+                       "to speed this up, ", "if your {tool} allows it, "]
+INSTRUCTION_TAILS = [", because {reason}", ", so {result}", "; otherwise {mistake}", ", and then {check}",
+                     " because {reason}", ", which means {result}", ", or {mistake}", ", then {check}",
+                     " so that {result}", ", since {reason}", "; if not, {mistake}",
+                     " on the {project}", " for the {project}", " on this {species}", " at the {tool}",
+                     " until {result}", ", that way {result}"]
+OPENER_SHARE, TAIL_SHARE = 0.3, 0.35
 REASON = r"""
-[the|your] {part} [will|is going to] [rack|twist|move|cup] [when you clamp it|as it dries|over the seasons]
-end grain [soaks up|drinks] [glue|finish|stain] [much faster than|way more than] [long grain|the faces]
-[a|the] [dull|sharp] [iron|blade|bit] [tears out|burns|chatters] [on|in] {species}
-the glue [needs|wants] [something to grab|a fresh surface|bare wood]
-[the {part}|everything downstream] [references|is measured] off [that|this] [face|edge]
-{species} [moves|shrinks] [a lot|more than you'd think] [across the grain|with the seasons]
-[you|we] [want|need] [the|that] [joint|fit] to [close|pull tight] [at the shoulders|without a mallet]
-[small|tiny] errors [add up|multiply] [over|across] {count} [parts|joints|cuts]
-[the|a] {tool} [leaves|gives you] a [cleaner|crisper|truer] [surface|edge|line] [than|compared to] [a|the] {tool2}
-[it|this] [saves|spares] you [a|an] [hour|afternoon] of [sanding|fixing|fussing] later
+[the|your|that] {part} [will|is going to|tends to|might] [rack|twist|move|cup|bow|shift|creep] [when you clamp it|as it dries|over the seasons|in a humid summer|once it's glued]
+end grain [soaks up|drinks|pulls in] [glue|finish|stain|dye] [much faster than|way more than|quicker than] [long grain|the faces|the edges]
+[a|the] [dull|sharp|nicked|freshly honed] [iron|blade|bit|cutter|edge] [tears out|burns|chatters|skips|dives] [on|in|through] {species}
+the {glue} [needs|wants|has to have] [something to grab|a fresh surface|bare wood|a snug fit|clean fibers]
+[the {part}|everything downstream|every other {part}] [references|is measured|gets laid out] [off|from] [that|this] [face|edge|shoulder|line]
+{species} [moves|shrinks|swells] [a lot|more than you'd think|quite a bit|about {pct} percent] [across the grain|with the seasons|in {season}]
+[you|we] [want|need] [the|that] [joint|fit|miter|shoulder line] to [close|pull tight|seat] [at the shoulders|without a mallet|on the first try|before the {glue} grabs]
+[small|tiny|little] errors [add up|multiply|compound] [over|across] {count} [parts|joints|cuts|pieces]
+[the|a] {tool} [leaves|gives you] a [cleaner|crisper|truer|flatter] [surface|edge|line|bottom] [than|compared to] [a|the] {tool2}
+[it|this] [saves|spares] you [a|an] [hour|afternoon|evening|whole weekend] of [sanding|fixing|fussing|filling gaps] later
+{finish} [needs|wants] [{hours} hours|a full day|a warm room] [to cure|between coats|before it's hard]
+[sawdust|chips|a stray shaving] [under|behind|against] the {part} [throws off|ruins|spoils] the [reading|measurement|cut]
+[the|a] [knife line|pencil line|scribe mark] [gives|leaves] [the|your] [chisel|saw|{tool}] [a place to register|something to seat in|a clean start]
 """
 RESULT = r"""
-the {part} [sits|lies|ends up] {adj}
-[you get|you end up with] a [clean|crisp|tight] [shoulder|line|edge] [on the {part}|every time]
-[the|your] {part2} [lines up|registers|fits] [with|against] the {part}
-[the|your] [finish|stain] [goes on|looks] [even|clean|consistent] [across the {part}|on the {species}]
-[nothing|the {part}] [shifts|slides|moves] [under clamp pressure|when you tighten the {tool}]
+[the|your|that] {part} [sits|lies|ends up|stays] {adj}
+[you get|you end up with|we get] a [clean|crisp|tight|consistent] [shoulder|line|edge|reveal|glue line] [on the {part}|every time|on all {count} pieces]
+[the|your|each] {part2} [lines up|registers|fits|seats] [with|against|into] the {part}
+[the|your] [finish|stain|dye|oil] [goes on|looks|reads] [even|clean|consistent|warm] [across the {part}|on the {species}|from end to end]
+[nothing|the {part}|the whole assembly] [shifts|slides|moves|creeps] [under clamp pressure|when you tighten the {tool}|while the {glue} sets]
+the [{tool}|cut|joint] [stays|runs|reads] [square|true|dead on|within {small}] [the whole way|all day|on every {part}]
+[it|the {part}] [comes off|leaves] the {tool} [ready for {finish}|almost finished|needing only a quick scrape]
 """
 MISTAKE = r"""
-[you'll|you will] [end up with|get] a {adj} {part}
-the {part} [will|can] [split|crack|check|tear out] [at the end|along the grain|near the {part2}]
-[the|your] [glue|finish] [skins over|gets tacky|runs] [before you're done|on the {part}]
-the {tool} [wanders|drifts|grabs] [off the line|into the {part}]
-[you|we] [lose|waste] the [reference|layout|whole {part}]
+[you'll|you will|you might] [end up with|get|be stuck with] a {adj} {part}
+the {part} [will|can|might] [split|crack|tear out|chip] [at the end|along the grain|near the {part2}|right at the corner]
+[the|your] [glue|finish|{glue}|{finish}] [skins over|gets tacky|runs|sags|blotches] [before you're done|on the {part}|in the corners]
+the {tool} [wanders|drifts|grabs|climbs|binds] [off the line|into the {part}|toward the fence]
+[you|we] [lose|waste|ruin] the [reference|layout|whole {part}|afternoon]
+[the|your] [measurements|marks|reveals] [drift|creep|wander] by [{small}|a hair|a sixteenth] [on every {part}|per joint]
 """
 CHECK = r"""
-[check|confirm] [it|the {part}] [with|against] the {tool}
-[sight|look] down the {part} [for|to find] [twist|bow|gaps]
-[dry fit|test fit] the {part} [with|into] the {part2}
-[measure|check] the [diagonals|reveal|thickness] [again|one more time]
+[check|confirm|verify] [it|the {part}|that {part}] [with|against|using] the {tool}
+[sight|look] down the {part} [for|to find|and look for] [twist|bow|gaps|wind|a hump]
+[dry fit|test fit] the {part} [with|into|against] the {part2}
+[measure|check] the [diagonals|reveal|thickness|width|depth] [again|one more time|at both ends|in three spots]
+[hold|put] a {tool} [across|against|along] the {part} and [look for light|feel for a ridge|watch for rocking]
 """
 INTROS = r"""
 [hey everyone|hi folks|welcome back to the shop|hey, good to see you], [today|this week|in this one] [we're building|I'm making|we're going to build] a {project} [out of|from] {species}
@@ -337,15 +417,27 @@ def _frac(rng: random.Random) -> str:
     return rng.choice(["1/8", "1/4", "3/8", "1/2", "5/8", "3/4", "7/8", "1/16", "3/16", "5/16", "1/32"])
 
 
+_FRACTION_WORDS = ["an eighth", "a quarter", "three eighths", "a half", "five eighths", "three quarters",
+                   "a sixteenth", "a thirty-second", "seven eighths"]
+
+
 def _length(rng: random.Random) -> str:
     kind = rng.random()
-    if kind < 0.4:
+    if kind < 0.25:
         return f"{rng.randint(1, 48)} and {_frac(rng)} inches"
-    if kind < 0.6:
+    if kind < 0.35:
         return f"{_frac(rng)} of an inch"
-    if kind < 0.85:
+    if kind < 0.45:
+        return f"{_frac(rng)} inch"
+    if kind < 0.55:
+        return f"{rng.choice(['just under', 'just over', 'a hair over', 'a bit under', 'exactly'])} {rng.randint(2, 60)} inches"
+    if kind < 0.65:
+        return f"{rng.choice(_FRACTION_WORDS)} of an inch"
+    if kind < 0.8:
         return f"{rng.randint(2, 96)} inches"
-    return f"{rng.randint(3, 900)} millimeters"
+    if kind < 0.9:
+        return f"{rng.randint(3, 900)} millimeters"
+    return f"{rng.randint(2, 40)} {rng.choice(['and a half', 'and a quarter', 'and three quarters'])} inches"
 
 
 _DOUBLE_FINAL = {"cut", "crosscut", "chop", "rip", "trim", "plug", "pin", "peg", "shim", "split", "strop", "tap"}
@@ -365,6 +457,7 @@ def gerund(verb: str) -> str:
 
 
 def plural(noun: str) -> str:
+    """Enough English plural for the part names ('shelf' -> 'shelves'); 'end grain' stays."""
     if noun.endswith("grain"):
         return noun
     if noun.endswith("f"):
@@ -457,24 +550,81 @@ def compile_template(text: str) -> Node:
     return root
 
 
-def compile_rules(block: str) -> list[Node]:
-    return [compile_template(line.strip()) for line in block.strip().splitlines() if line.strip()]
+# Literal words of the instruction templates get spoken variants, so a template's fixed wording is
+# not the same word 3-gram in every block it lands in.
+SYNONYMS: dict[str, list[str]] = {
+    "about": ["about", "roughly", "around", "something like", "close to"],
+    "scrap": ["scrap", "offcut", "cutoff", "leftover piece"],
+    "check": ["check", "confirm", "verify", "double-check"],
+    "thin": ["thin", "very thin", "fairly thin"],
+    "bench": ["bench", "workbench", "benchtop"],
+    "line": ["line", "layout line", "mark", "pencil line"],
+    "final": ["final", "finished"],
+    "let it": ["let it", "allow it to", "leave it to"],
+    "before you": ["before you", "before we", "before I", "until you"],
+    "you want": ["you want", "you'd like", "we want", "I want"],
+    "work back to": ["work back to", "creep up to", "come back to"],
+    "the other side": ["the other side", "the opposite side", "the far side"],
+    "depth of cut": ["depth of cut", "cutting depth", "cut depth"],
+    "edges": ["edges", "corners", "arrises"],
+    "moisture content": ["moisture content", "moisture", "MC reading"],
+    "open time": ["open time", "working time"],
+    "from the edge": ["from the edge", "in from the edge", "off the edge"],
+    "take": ["take", "make"],
+    "first": ["first", "to start", "up front"],
+    "slow": ["slow", "steady", "unhurried"],
+    "a couple of": ["a couple of", "two or three", "a few"],
+    "and then": ["and then", "then", "and after that"],
+    "until": ["until", "till"],
+    "with a": ["with a", "using a"],
+    "it with the": ["it with the", "it using the", "that with the"],
+    "should": ["should", "ought to"],
+}
+# Phrases where a variant would read wrong ("the first cut" -> "the to start cut").
+_KEEP_LITERAL = re.compile(r"\b(?:the|a|my|your) first\b|\bfirst (?:time|coat|one|few)\b|"
+                           r"\btake (?:the clamps|it|a look)\b|\b(?:knife|pencil|shoulder|glue|reference) line\b|"
+                           r"\bline (?:up|them)\b")
+_SYNONYM = re.compile(r"\{\w+\}|\b(" + "|".join(sorted(map(re.escape, SYNONYMS), key=len, reverse=True)) + r")\b")
+
+
+def add_synonyms(template: str) -> str:
+    """'and check it' -> 'and [check|confirm|verify|double-check] it', leaving {slots} alone."""
+    protected = [m.span() for m in _KEEP_LITERAL.finditer(template)]
+
+    def swap(match: re.Match) -> str:
+        word = match.group(1)
+        if not word or any(a < match.end() and match.start() < b for a, b in protected):
+            return match.group(0)
+        return "[" + "|".join(SYNONYMS[word]) + "]"
+    return _SYNONYM.sub(swap, template)
+
+
+def compile_rules(block: str, synonyms: bool = False) -> list[Node]:
+    """One compiled template per line of `block`; `synonyms` only for instruction-like rules, where
+    a variant cannot change a persona cue or a fixed phrase."""
+    lines = [line.strip() for line in block.strip().splitlines() if line.strip()]
+    return [compile_template(add_synonyms(vary_determiners(line)) if synonyms else vary_determiners(line))
+            for line in lines]
 
 
 class Grammar:
     """Expands compiled templates; rules may refer to other rules ({reason}) or to SLOT_VALUES."""
 
-    def __init__(self, rng: random.Random):
+    def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.rules: dict[str, list[Node]] = {
-            "instruction": compile_rules(INSTRUCTION), "reason": compile_rules(REASON),
-            "result": compile_rules(RESULT), "mistake": compile_rules(MISTAKE), "check": compile_rules(CHECK),
+            "instruction": compile_rules(INSTRUCTION, True), "reason": compile_rules(REASON, True),
+            "result": compile_rules(RESULT, True), "mistake": compile_rules(MISTAKE, True),
+            "check": compile_rules(CHECK, True),
             "intro": compile_rules(INTROS), "chatter": compile_rules(CHATTER), "sponsor": compile_rules(SPONSOR),
             "outro": compile_rules(OUTROS), "aside_opener": compile_rules(ASIDE_OPENERS),
             "title": compile_rules(TITLES), "heading": compile_rules(HEADINGS),
-            "opener": [compile_template(o) for o in INSTRUCTION_OPENERS],
+            "opener": [compile_template(vary_determiners(o)) for o in INSTRUCTION_OPENERS],
+            "det": [compile_template(d.strip()) for d in DETERMINERS],
+            "tool_det": [compile_template(d.strip()) for d in TOOL_DETERMINERS],
+            "plural_det": [compile_template(d.strip()) for d in PLURAL_DETERMINERS],
             "persona_tail": [compile_template(t) for t in PERSONA_TAILS],
-            "tail": [compile_template(t) for t in INSTRUCTION_TAILS],
+            "tail": [compile_template(vary_determiners(t)) for t in INSTRUCTION_TAILS],
         }
         for subtype, block in PERSONA.items():
             self.rules[f"persona_{subtype}"] = compile_rules(block)
@@ -503,6 +653,7 @@ class Grammar:
 
 
 def sentence_case(text: str, end: str = ".") -> str:
+    """Fix 'a'/'an', spaces before punctuation, capitalise and end the sentence."""
     text = _SPACE_PUNCT.sub(r"\1", _AN.sub(r"\1n ", text)).strip(" ,;")
     return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else end)
 
@@ -541,7 +692,7 @@ class ArchiveSummary:
 class Composer:
     """Writes unique sentences: a sentence already used anywhere in the archive is drawn again."""
 
-    def __init__(self, rng: random.Random):
+    def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.grammar = Grammar(rng)
         self.seen: set[str] = set()
@@ -556,14 +707,18 @@ class Composer:
         raise RuntimeError("grammar exhausted: 50 draws in a row repeated earlier sentences")
 
     def instruction(self) -> str:
+        """One unique teaching sentence, sometimes with a spoken opener or a reason/result tail."""
         g = self.grammar
 
         def make() -> str:
-            return sentence_case(f'{g.expand("opener")} {g.expand("instruction")} {g.expand("tail")}',
+            opener = g.expand("opener") if self.rng.random() < OPENER_SHARE else ""
+            tail = g.expand("tail") if self.rng.random() < TAIL_SHARE else ""
+            return sentence_case(f"{opener} {g.expand('instruction')} {tail}",
                                  "?" if self.rng.random() < 0.03 else ".")
         return self.unique(make)
 
     def persona(self, subtype: str) -> list[str]:
+        """An aside of 3-5 sentences in the first person: what the label stage must find."""
         rng, g = self.rng, self.grammar
         sentences = []
         if rng.random() < 0.6:
@@ -577,10 +732,12 @@ class Composer:
         return sentences
 
     def plain(self, rule: str) -> str:
+        """A sentence that may repeat across files (intros, outros, chatter), as real ones do."""
         return sentence_case(self.grammar.expand(rule))
 
 
 def count_words(sentences: list[str]) -> int:
+    """Words as the budgets count them: whitespace-separated, fillers not included."""
     return sum(len(s.split()) for s in sentences)
 
 
@@ -657,6 +814,8 @@ def timestamp(seconds: float, sep: str = ".") -> str:
 
 
 def timed_words(paragraphs: list[list[str]]) -> list[tuple[str, float]]:
+    """Start time of every word at a speaking pace, with pauses after sentences and paragraphs
+    (the chunk stage uses caption gaps as sentence boundaries in unpunctuated text)."""
     out, t = [], 1.0
     step = 1 / WORDS_PER_SECOND
     for para in paragraphs:
@@ -689,6 +848,7 @@ def render_vtt(paragraphs: list[list[str]]) -> str:
 
 
 def render_srt(paragraphs: list[list[str]]) -> str:
+    """Hand-made captions: punctuated, ~10 words a cue, split over two lines when long."""
     words = timed_words(paragraphs)
     out = []
     for number, start_at in enumerate(range(0, len(words), 10), 1):
@@ -703,12 +863,14 @@ def render_srt(paragraphs: list[list[str]]) -> str:
 
 
 def render_txt(paragraphs: list[list[str]]) -> str:
+    """A caption export without timings: lower case, no punctuation, a line per ~12 words."""
     words = [caption_word(w) for para in paragraphs for s in para for w in s.split()]
     words = [w for w in words if w]
     return "\n".join(" ".join(words[i:i + 12]) for i in range(0, len(words), 12)) + "\n"
 
 
 def render_json(paragraphs: list[list[str]], auto: bool) -> str:
+    """youtube-transcript-api output: manual captions keep punctuation, auto ones (`auto`) do not."""
     rows = [{"text": "[Music]", "start": 0.0, "duration": 1.0}]
     words = timed_words(paragraphs)
     if auto:
@@ -723,6 +885,7 @@ def render_json(paragraphs: list[list[str]], auto: bool) -> str:
 
 
 def render_markdown(paragraphs: list[Paragraph], title: str, rng: random.Random, grammar: Grammar) -> str:
+    """A blog post: front matter, headings and bullet lists that the clean stage has to strip."""
     date = f"{rng.randint(2015, 2024)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
     tags = ", ".join(sorted({rng.choice(["joinery", "finishing", "milling", "hand tools", "power tools",
                                          "shop", "projects", "sharpening", "glue-ups"]) for _ in range(3)}))

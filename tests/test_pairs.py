@@ -39,8 +39,13 @@ def test_template_backend_gives_distinct_grounded_questions():
     backend = TemplateBackend(corpus, seed=0)
     seg = {"segment_id": "s1", "label": "persona", "subtype": "background", "text": ANSWER, "title": "My story"}
     questions = backend.propose(seg, 3, attempt=0)
-    assert len(set(questions)) == 3
-    assert all(lexical_problem(q, ANSWER, Settings(), []) is None for q in questions), questions
+    # persona rows get 3 keyphrase questions plus 3 generic ones; the stage keeps the 3 most similar
+    assert len(set(questions)) == 6
+    keyphrased = questions[:3]
+    assert all(lexical_problem(q, ANSWER, Settings(), []) is None for q in keyphrased), keyphrased
+    lesson = {"segment_id": "s2", "label": "instructional", "subtype": None, "title": "Rip cuts",
+              "text": corpus[1]}
+    assert len(set(backend.propose(lesson, 3, attempt=0))) == 3
     assert backend.propose(seg, 3, attempt=0) == questions  # deterministic
     assert backend.propose(seg, 3, attempt=1) != questions  # a retry asks differently
 

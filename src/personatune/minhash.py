@@ -12,7 +12,6 @@ from collections import defaultdict
 
 import numpy as np
 
-_PRIME = np.uint64((1 << 61) - 1)
 _WORD = re.compile(r"[a-z0-9']+")
 
 
@@ -33,8 +32,10 @@ class NearDuplicateIndex:
         if num_perm % bands:
             raise ValueError("num_perm must be divisible by bands")
         rng = np.random.default_rng(seed)
-        self.a = rng.integers(1, (1 << 29), size=num_perm, dtype=np.uint64)
-        self.b = rng.integers(0, (1 << 29), size=num_perm, dtype=np.uint64)
+        # Multiply-shift hashing: odd 64-bit multipliers with wrap-around, top 32 bits kept. Each
+        # column is an independent hash, so the 64 minima are 64 different samples of the set.
+        self.a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+        self.b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
         self.threshold = threshold
         self.bands = bands
         self.rows = num_perm // bands
@@ -43,8 +44,8 @@ class NearDuplicateIndex:
 
     def signature(self, items: set[int]) -> np.ndarray:
         values = np.fromiter(items, dtype=np.uint64, count=len(items))
-        # a*x + b stays below 2**61 for 32-bit x and 29-bit a, so uint64 never overflows.
-        hashed = (values[:, None] * self.a[None, :] + self.b[None, :]) % _PRIME
+        with np.errstate(over="ignore"):
+            hashed = (values[:, None] * self.a[None, :] + self.b[None, :]) >> np.uint64(32)
         return hashed.min(axis=0)
 
     def check_and_add(self, key: str, items: set[int]) -> str | None:

@@ -46,11 +46,42 @@ TEMPLATES: dict[str, list[str]] = {
                       "I'm working on {topic}. What do I do about {kp}?", "How do {kp} and {kp2} fit together?"],
 }
 
+# Questions about the person that need no keyphrase; the similarity check keeps the ones that fit.
+GENERIC = {
+    "background": ["Can you tell me a bit about yourself?", "Where did you grow up?", "What's your background?",
+                   "What did you do before this?", "Tell me about your family.", "Where do you live these days?"],
+    "story": ["What's a moment that changed things for you?", "How did you get started?",
+              "Tell me about a mistake you learned from.", "What happened that made you work the way you do?",
+              "How did this all begin for you?"],
+    "opinion": ["What's an opinion of yours that people argue with?", "What do you think most people get wrong?",
+                "What's your honest advice here?"],
+    "working_style": ["How do you plan your work?", "What does a typical working day look like for you?",
+                      "What's your process, step by step?", "What habits keep your work on track?"],
+    "values": ["What do you stand for?", "What won't you compromise on?", "What matters most to you in your work?",
+               "How do you decide what to recommend?"],
+}
+
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
 
 
+VERBS = set("""add adjust allow apply ask become becomes begin bend break bring build buy call carry catch change
+check choose clamp clean close compress cover create cross cut decide depend do does draw drill drive drop end
+expect fall feel fill find finish fit fix flip follow form give glue grab guess hand happen help hit hold keep
+knock lay lead learn leave lift line live lock lose love make mark matter mean measure meet mind miss move need
+open own pass pay pick place plan play plug press pull push reach read remember remove rest rip run save saw
+seem sell send set settle share show shut sit slide slip snap sound spend spin split stand start stay step stick
+stop stretch support suppose talk tell tend test thank tighten tilt touch trace try turn understand wait walk
+want wash watch wear wipe wish wonder work worry write""".split())
+
+
+def _content(word: str) -> bool:
+    return (word not in STOPWORDS and word not in VERBS and len(word) > 3 and not word.endswith("ly")
+            and not (word.endswith("ed") and len(word) > 5) and not word.isdigit())
+
+
 class Keyphrases:
-    """Salient words and bigrams of a segment by TF-IDF against the whole archive."""
+    """Salient terms of a segment: TF-IDF over noun-like words, plus two-word phrases that recur in the
+    archive (a collocation such as "board feet" or "hand plane", not an accident of adjacency)."""
 
     def __init__(self, texts: Sequence[str]):
         self.df: Counter = Counter()
@@ -61,14 +92,20 @@ class Keyphrases:
     @staticmethod
     def _terms(text: str) -> list[str]:
         words = [w.lower().strip("'-") for w in _WORD.findall(text)]
-        terms = [w for w in words if w not in STOPWORDS and len(w) > 2]
-        bigrams = [f"{a} {b}" for a, b in zip(words, words[1:])
-                   if a not in STOPWORDS and b not in STOPWORDS and len(a) > 2 and len(b) > 2]
+        terms = [w for w in words if _content(w)]
+        bigrams = [f"{a} {b}" for a, b in zip(words, words[1:]) if _content(a) and _content(b) and a != b]
         return terms + bigrams
 
     def top(self, text: str, k: int = 6) -> list[str]:
         tf = Counter(self._terms(text))
-        scored = sorted(tf, key=lambda t: (-tf[t] * math.log(1 + self.n / (1 + self.df[t])) * (1.6 if " " in t else 1.0), t))
+
+        def score(term: str) -> float:
+            if " " in term and self.df[term] < 2 and tf[term] < 2:
+                return 0.0  # a one-off adjacency, not a phrase
+            idf = math.log(1 + self.n / (1 + self.df[term]))
+            return tf[term] * idf * (1.8 if " " in term else 1.0)
+
+        scored = sorted((t for t in tf if score(t) > 0), key=lambda t: (-score(t), t))
         out: list[str] = []
         for term in scored:
             if any(term in chosen or chosen in term for chosen in out):
@@ -99,7 +136,9 @@ class TemplateBackend:
         kind = segment.get("subtype") if segment["label"] == "persona" else "instructional"
         templates = TEMPLATES.get(kind or "story", TEMPLATES["story"])
         rng = random.Random(f"{self.seed}:{segment['segment_id']}:{attempt}")
-        phrases = self.keyphrases.top(segment["text"]) or ["this"]
+        # For persona, ask about the aside itself, not the lesson around it.
+        text = segment.get("persona_window") or segment["text"]
+        phrases = self.keyphrases.top(text) or self.keyphrases.top(segment["text"]) or ["this"]
         order = templates[:]
         rng.shuffle(order)
         out = []
@@ -108,6 +147,11 @@ class TemplateBackend:
             kp = phrases[(i + attempt * n) % len(phrases)]
             kp2 = phrases[(i + attempt * n + 1) % len(phrases)]
             out.append(template.format(kp=kp, kp2=kp2, topic=topic_of(segment.get("title"))))
+        if segment["label"] == "persona":
+            # Offer more than needed; the stage keeps the n most similar to the answer.
+            generic = GENERIC.get(kind or "story", GENERIC["story"])[:]
+            rng.shuffle(generic)
+            out += generic[:n]
         return out
 
 

@@ -8,6 +8,7 @@ seed examples. Human decisions in labels.override.jsonl always win; the tool app
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -127,49 +128,79 @@ def text_key(text: str) -> str:
     return artifacts.sha256_text(" ".join(text.lower().split()))[:16]
 
 
-def windows(text: str, size: int = 2, words: int = 30) -> list[str]:
-    """Overlapping passages of about two sentences (or ~30 words where there is no punctuation).
-
-    Persona often arrives as a short aside inside a lesson; scoring windows instead of the whole
-    segment keeps the lesson around it from drowning the signal.
-    """
-    sentences = [s for s in _SENT.split(text) if s.strip()]
-    if len(sentences) >= 2 and max(len(s.split()) for s in sentences) <= 60:
-        return [" ".join(sentences[i:i + size]) for i in range(max(1, len(sentences) - size + 1))]
-    tokens = text.split()
-    step = words // 2
-    return [" ".join(tokens[i:i + words]) for i in range(0, max(1, len(tokens) - step), step)] or [text]
+_CUE_LIST = [(subtype, pattern, weight) for subtype, cues in _COMPILED.items() for pattern, weight in cues]
 
 
-def window_features(text: str) -> dict:
+def _units(text: str) -> list[tuple[int, int]]:
+    """Character spans of sentences, or of 15-word runs where there is no punctuation."""
+    spans, start = [], 0
+    for match in _SENT.finditer(text):
+        spans.append((start, match.start()))
+        start = match.end()
+    spans.append((start, len(text)))
+    spans = [(a, b) for a, b in spans if text[a:b].strip()]
+    if len(spans) >= 2 and max(len(text[a:b].split()) for a, b in spans) <= 60:
+        return spans
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+    return [(words[i][0], words[min(i + 15, len(words)) - 1][1]) for i in range(0, len(words), 15)] or [(0, len(text))]
+
+
+def _score(counts: Counter, instr: float, first_person: int, words: int, sentences: int) -> tuple[float, dict]:
     per_type = {k: 0.0 for k in SUBTYPES}
-    hits: list[str] = []
-    for subtype, cues in _COMPILED.items():
-        for pattern, weight in cues:
-            found = pattern.findall(text)
-            if found:
-                per_type[subtype] += weight * min(len(found), 2)
-                hits.append(found[0] if isinstance(found[0], str) else found[0][0])
-    sentences = [s for s in _SENT.split(text) if s.strip()] or [text]
-    instr = sum(w for sentence in sentences for p, w in _INSTR if p.search(sentence))
-    words = max(1, len(text.split()))
-    first_person = len(_FIRST_PERSON.findall(text)) / words
+    for cue, count in counts.items():
+        subtype, _, weight = _CUE_LIST[cue]
+        per_type[subtype] += weight * min(count, 2)
     persona = sum(per_type.values())
+    density = first_person / max(1, words)
     # A first-person voice makes weak cues count; instruction in the same sentences discounts them.
-    lex = persona * (0.6 + min(first_person * 8, 0.8)) - 1.2 * instr / len(sentences)
-    return {"lexical": max(lex, 0.0), "per_type": per_type, "hits": hits, "instruction": instr,
-            "first_person": first_person}
+    lex = persona * (0.6 + min(density * 8, 0.8)) - 1.2 * instr / max(1, sentences)
+    return max(lex, 0.0), per_type
 
 
 def lexical_features(text: str) -> dict:
-    """Segment score = its best window; per-type evidence summed over the segment."""
-    parts = windows(text)
-    feats = [window_features(w) for w in parts]
-    best = max(range(len(feats)), key=lambda i: feats[i]["lexical"])
-    whole = window_features(text)
-    return {"lexical": feats[best]["lexical"], "per_type": whole["per_type"], "hits": feats[best]["hits"][:4] or whole["hits"][:4],
-            "instruction": whole["instruction"], "first_person": whole["first_person"],
-            "windows": parts, "window_scores": [f["lexical"] for f in feats]}
+    """Score every two-unit window (sentence pair, or ~30 words) and keep the best.
+
+    Persona often arrives as a short aside inside a lesson; scoring windows instead of the whole
+    segment keeps the lesson around it from drowning the signal. Each cue regex runs once per
+    text; hits are assigned to units by position.
+    """
+    units = _units(text)
+    starts = [a for a, _ in units]
+    unit_cues = [Counter() for _ in units]
+    hits: list[list[str]] = [[] for _ in units]
+    for index, (_, pattern, _) in enumerate(_CUE_LIST):
+        for match in pattern.finditer(text):
+            unit = max(0, bisect.bisect_right(starts, match.start()) - 1)
+            unit_cues[unit][index] += 1
+            hits[unit].append(match.group(0))
+    unit_text = [text[a:b] for a, b in units]
+    unit_instr = [sum(w for p, w in _INSTR if p.search(t)) for t in unit_text]
+    unit_fp = [len(_FIRST_PERSON.findall(t)) for t in unit_text]
+    unit_words = [len(t.split()) for t in unit_text]
+    size = 2 if len(units) > 1 else 1
+    window_scores, window_texts, window_hits = [], [], []
+    for i in range(max(1, len(units) - size + 1)):
+        part = range(i, min(len(units), i + size))
+        counts = sum((unit_cues[k] for k in part), Counter())
+        score, _ = _score(counts, sum(unit_instr[k] for k in part), sum(unit_fp[k] for k in part),
+                          sum(unit_words[k] for k in part), len(part))
+        window_scores.append(score)
+        window_texts.append(" ".join(unit_text[k] for k in part))
+        window_hits.append([h for k in part for h in hits[k]])
+    total = sum(unit_cues, Counter())
+    _, per_type = _score(total, 0.0, 0, 1, 1)
+    best = max(range(len(window_scores)), key=lambda k: window_scores[k])
+    all_hits = [h for unit in hits for h in unit]
+    words = max(1, sum(unit_words))
+    return {"lexical": window_scores[best], "per_type": per_type, "hits": (window_hits[best] or all_hits)[:4],
+            "instruction": sum(unit_instr), "first_person": sum(unit_fp) / words,
+            "windows": window_texts, "window_scores": window_scores}
+
+
+def window_features(text: str) -> dict:
+    """Features of one passage taken as a whole (used for the edges of cut asides)."""
+    instr = sum(w for sentence in (_SENT.split(text) or [text]) for p, w in _INSTR if p.search(sentence))
+    return {"instruction": instr}
 
 
 def load_seeds(settings: Settings, human_persona: list[dict]) -> tuple[list[str], list[str], list[str]]:

@@ -22,6 +22,7 @@ from personatune.questions import LocalBackend, OpenAIBackend, TemplateBackend, 
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 from personatune.stages import StageContext
+from personatune.stages.label import lexical_features
 
 VERSION = 1
 _REQUEST = re.compile(r"^(?:tell me|explain|describe|walk me through|give me|share|talk about|help me)\b", re.I)
@@ -66,7 +67,8 @@ def _words(text: str) -> list[str]:
     return _WORDS.findall(text.lower())
 
 
-def lexical_problem(question: str, answer: str, settings: Settings, taken: list[str]) -> str | None:
+def lexical_problem(question: str, answer: str, settings: Settings, taken: list[str],
+                    check_overlap: bool = True) -> str | None:
     """Why a question is unusable, judged from its words alone; None if it passes."""
     from personatune.questions import STOPWORDS
 
@@ -88,7 +90,8 @@ def lexical_problem(question: str, answer: str, settings: Settings, taken: list[
         return "copies the answer's wording"
     content = [w for w in q_words if w not in STOPWORDS and len(w) > 2]
     answer_set = set(a_words) | {w.rstrip("s") for w in a_words}
-    if content and sum(1 for w in content if w in answer_set or w.rstrip("s") in answer_set) / len(content) < settings.min_overlap:
+    if check_overlap and content and \
+            sum(1 for w in content if w in answer_set or w.rstrip("s") in answer_set) / len(content) < settings.min_overlap:
         return "unrelated to the answer (no shared content words)"
     if " ".join(q_words) in (" ".join(_words(t)) for t in taken):
         return "duplicate of another question"
@@ -152,55 +155,76 @@ def run(ctx: StageContext, settings: Settings) -> dict:
     if not segments:
         raise UserError(f"no segments labelled {settings.include_labels}; check the label stage report")
     backend = make_backend(ctx, settings, [s["text"] for s in segments])
+    for seg in segments:
+        if seg["label"] == "persona":
+            feats = lexical_features(seg["text"])
+            seg["persona_window"] = feats["windows"][max(range(len(feats["windows"])),
+                                                         key=lambda k: feats["window_scores"][k])]
     embedder = None
     if settings.similarity_check != "none":
         from personatune.embed import get_embedder
         embedder = get_embedder(settings.embedder)
     n = settings.questions_per_segment
     reasons: Counter = Counter()
-    rows = []
-    started, last = time.time(), 0.0
-    for number, seg in enumerate(segments, 1):
-        accepted: list[str] = []
-        rejected: list[dict] = []
-        check_embedding = embedder is not None and (settings.similarity_check == "all" or seg["label"] == "persona"
-                                                    or settings.backend != "template")
-        for attempt in range(settings.max_attempts):
-            proposals = backend.propose(seg, n - len(accepted), attempt)
-            if len(proposals) < n - len(accepted):
-                proposals += [""] * (n - len(accepted) - len(proposals))
-            passed = []
+    accepted: list[list[str]] = [[] for _ in segments]
+    rejected: list[list[dict]] = [[] for _ in segments]
+    needs_embedding = [embedder is not None and (settings.similarity_check == "all" or seg["label"] == "persona"
+                                                 or settings.backend != "template") for seg in segments]
+    answer_vecs: dict[int, np.ndarray] = {}
+    pending = list(range(len(segments)))
+    started = time.time()
+    for attempt in range(settings.max_attempts):
+        # One round: propose for every segment still short, check words, then embed all the
+        # survivors in one batch (MiniLM pays for padding; one call per segment is 3x slower).
+        to_embed: list[tuple[int, str]] = []
+        for number, i in enumerate(pending, 1):
+            seg = segments[i]
+            missing = n - len(accepted[i])
+            proposals = [p for p in backend.propose(seg, missing, attempt) if p not in accepted[i]]
+            proposals += [""] * max(0, missing - len(proposals))
+            passed: list[str] = []
             for q in proposals:
                 q = " ".join(q.split())
-                problem = lexical_problem(q, seg["text"], settings, accepted + passed)
+                # Shared words are a proxy for relatedness; where embeddings judge it, they decide.
+                problem = lexical_problem(q, seg["text"], settings, accepted[i] + passed,
+                                          check_overlap=not needs_embedding[i])
                 if problem:
-                    rejected.append({"question": q, "reason": problem, "attempt": attempt})
+                    rejected[i].append({"question": q, "reason": problem, "attempt": attempt})
                     reasons[problem] += 1
+                elif needs_embedding[i]:
+                    passed.append(q)
+                    to_embed.append((i, q))
                 else:
                     passed.append(q)
-            if check_embedding and passed:
-                vecs = embedder.encode(passed + [seg["text"]])
-                sims = vecs[:-1] @ vecs[-1]
-                for q, sim in zip(passed, np.atleast_1d(sims)):
-                    if sim < settings.min_similarity:
-                        rejected.append({"question": q, "reason": f"similarity {sim:.2f} below {settings.min_similarity}",
-                                         "attempt": attempt})
-                        reasons["low embedding similarity"] += 1
-                    else:
-                        accepted.append(q)
-            else:
-                accepted.extend(passed)
-            if len(accepted) >= n:
-                break
+                    accepted[i].append(q)
+            if settings.backend != "template" and (number % 20 == 0 or number == len(pending)):
+                rate = number / max(time.time() - started, 1e-6)
+                ctx.log(f"  round {attempt + 1}: {number}/{len(pending)} segments ({rate:.1f}/s, "
+                        f"ETA {(len(pending) - number) / max(rate, 1e-6):.0f}s)")
+        if to_embed:
+            new_answers = sorted({i for i, _ in to_embed} - set(answer_vecs))
+            for i, vec in zip(new_answers, embedder.encode([segments[i]["text"] for i in new_answers])):
+                answer_vecs[i] = vec
+            question_vecs = embedder.encode([q for _, q in to_embed])
+            scored = sorted(((float(vec @ answer_vecs[i]), i, q) for (i, q), vec in zip(to_embed, question_vecs)),
+                            key=lambda t: -t[0])
+            for sim, i, q in scored:  # most similar first, so extra proposals lose to better ones
+                if sim < settings.min_similarity:
+                    rejected[i].append({"question": q, "reason": f"similarity {sim:.2f} below {settings.min_similarity}",
+                                        "attempt": attempt})
+                    reasons["low embedding similarity"] += 1
+                elif len(accepted[i]) < n:
+                    accepted[i].append(q)
+        pending = [i for i in pending if len(accepted[i]) < n]
+        ctx.log(f"  round {attempt + 1}: {len(segments) - len(pending)}/{len(segments)} segments have {n} questions "
+                f"({time.time() - started:.1f}s)")
+        if not pending:
+            break
+    rows = []
+    for i, seg in enumerate(segments):
         rows.append({**{k: seg.get(k) for k in ("segment_id", "doc_id", "key", "source", "title", "format", "start",
                                                  "end", "offset", "label", "subtype", "score", "tokens", "words")},
-                     "kind": "segment", "text": seg["text"], "questions": accepted[:n], "rejected": rejected})
-        now = time.time()
-        if now - last > 5 or number == len(segments):
-            rate = number / max(now - started, 1e-6)
-            ctx.log(f"  questions {number}/{len(segments)} segments ({rate:.0f}/s, "
-                    f"ETA {(len(segments) - number) / max(rate, 1e-6):.0f}s)")
-            last = now
+                     "kind": "segment", "text": seg["text"], "questions": accepted[i][:n], "rejected": rejected[i]})
     probes = ctx.ws.path_setting("probes")
     contrastive = contrastive_rows(probes) if settings.contrastive and probes is not None else []
     rows.extend(contrastive)
