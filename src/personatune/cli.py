@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from personatune import __version__
 from personatune.errors import UserError
@@ -50,6 +51,46 @@ def cmd_stage(args: argparse.Namespace) -> int:
         review(ws)
     flags = flags_for(STAGES[args.stage].settings, args)
     run_stage(ws, args.stage, flags, force=args.force, strict=args.strict)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from personatune.settings import resolve
+    from personatune.train import Settings, train
+    from personatune.workspace import Workspace
+
+    ws = Workspace.open(args.dir)
+    settings = resolve(Settings, ws.section("train"), flags_for(Settings, args), where=f"{ws.config_path} [train]")
+    run_dir = train(ws, settings, resume=args.resume, progress=not args.no_progress)
+    print(f"adapter: {run_dir / 'adapter'}\nnext: personatune merge {args.dir} --run {run_dir.name}")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from personatune.train import list_runs
+    from personatune.workspace import Workspace
+
+    runs = list_runs(Workspace.open(args.dir))
+    if not runs:
+        print("no runs yet")
+        return 0
+    print(f"{'run':24} {'status':11} {'steps':>7} {'loss':>7} {'val':>7} {'tok/s':>7} {'min':>6}  base")
+    for run in runs:
+        def fmt(value, spec):
+            return format(value, spec) if isinstance(value, (int, float)) else "-"
+        print(f"{run['run_id']:24} {run.get('status', '?'):11} {fmt(run.get('steps'), '>7')} "
+              f"{fmt(run.get('final_loss'), '>7.3f')} {fmt(run.get('best_val_loss'), '>7.3f')} "
+              f"{fmt(run.get('tokens_per_s'), '>7.0f')} {fmt((run.get('wall_seconds') or 0) / 60, '>6.1f')}  "
+              f"{run.get('base_model')}")
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from personatune.merge import merge
+    from personatune.workspace import Workspace
+
+    target = merge(Workspace.open(args.dir), args.run, Path(args.out) if args.out else None)
+    print(f"merged model: {target}")
     return 0
 
 
@@ -116,6 +157,26 @@ def build_parser() -> argparse.ArgumentParser:
                            "(accept / flip / skip), then relabel with your decisions")
         add_flags(p, spec.settings)
         p.set_defaults(func=cmd_stage, stage=name)
+
+    from personatune.train import Settings as TrainSettings
+
+    p = sub.add_parser("train", help="LoRA fine-tune the base model on the built dataset (a new run)")
+    p.add_argument("dir")
+    p.add_argument("--resume", nargs="?", const="latest", metavar="RUN",
+                   help="continue an interrupted run (default: the latest) from its last checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs still go to metrics.jsonl)")
+    add_flags(p, TrainSettings)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("runs", help="list training runs with their key figures")
+    p.add_argument("dir")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("merge", help="merge a run's adapter into its base model (a standalone HF folder)")
+    p.add_argument("dir")
+    p.add_argument("--run", help="run id or prefix (default: the latest run)")
+    p.add_argument("--out", help="output folder (default: DIR/runs/<run>/merged)")
+    p.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("config", help="print every stage setting with its value and help")
     p.add_argument("dir", nargs="?", help="workspace whose persona.yaml to resolve (default: show defaults)")

@@ -169,16 +169,16 @@ def materialize(spec: str) -> Path:
     return folder
 
 
-def load_model(spec: str, dtype=None, device: str | None = None):
+def load_model(spec: str, dtype=None, device: str | None = None, **kwargs):
     """(model, tokenizer) for any spec, reading the safetensors cache for GGUF files."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = resolve(spec)
     path = source.path if source.kind == "hub" else str(materialize(spec))
-    kwargs = _hub_kwargs(source)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32, **kwargs)
-    tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
+    local = _hub_kwargs(source)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32, **local, **kwargs)
+    tokenizer = AutoTokenizer.from_pretrained(path, **local)
     if device:
         model.to(device)
     return model, tokenizer

@@ -1,0 +1,150 @@
+"""Tokenised chat examples with the loss mask, and length-grouped batches that waste no compute on padding.
+
+Only the assistant's answer carries loss. Examples are grouped by length (sorted within shuffled
+windows), so a batch pads a few tokens at most; the order is a pure function of (seed, epoch), so a
+resumed run sees exactly the batches the interrupted one would have.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from personatune.errors import UserError
+
+# For tokenizers that ship no chat template (pretrained base models such as gemma3-270m): plain
+# role headers and the tokenizer's end-of-sequence token after each answer, so generation stops.
+DEFAULT_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{ message['content'] }}\n\n"
+    "{% elif message['role'] == 'user' %}### User:\n{{ message['content'] }}\n\n"
+    "{% else %}### Assistant:\n{{ message['content'] }}{{ eos_token }}\n\n{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}### Assistant:\n{% endif %}"
+)
+
+
+def ensure_chat_template(tokenizer) -> bool:
+    """Give a template-less tokenizer the documented default; True when it was added."""
+    if getattr(tokenizer, "chat_template", None):
+        return False
+    tokenizer.chat_template = DEFAULT_CHAT_TEMPLATE
+    return True
+
+
+@dataclass
+class Example:
+    ids: list[int]
+    prompt_len: int  # tokens before the answer; the loss covers ids[prompt_len:]
+    index: int  # row number in the source file
+
+    @property
+    def length(self) -> int:
+        return len(self.ids)
+
+    @property
+    def label_count(self) -> int:
+        return len(self.ids) - self.prompt_len
+
+
+@dataclass
+class EncodeReport:
+    rows: int = 0
+    kept: int = 0
+    truncated: int = 0
+    dropped: int = 0
+    dropped_rows: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"rows": self.rows, "kept": self.kept, "truncated": self.truncated, "dropped": self.dropped,
+                "dropped_rows": self.dropped_rows[:20]}
+
+
+def _strip_bos(tokenizer, text: str) -> tuple[str, bool]:
+    bos = getattr(tokenizer, "bos_token", None)
+    if bos and text.startswith(bos):
+        return text[len(bos):], True
+    return text, False
+
+
+def encode(tokenizer, messages: list[dict]) -> tuple[list[int], int]:
+    """(token ids, prompt length) for a conversation whose last message is the assistant's answer.
+
+    The prompt and the answer are rendered with the chat template and tokenised separately, so the
+    boundary is exact even where a tokenizer would merge across it.
+    """
+    if not messages or messages[-1].get("role") != "assistant":
+        raise ValueError("the last message must be the assistant's answer")
+    full = tokenizer.apply_chat_template(messages, tokenize=False)
+    prompt = tokenizer.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True)
+    if not full.startswith(prompt):
+        raise ValueError("chat template renders the prompt differently inside the full conversation")
+    completion = full[len(prompt):]
+    prompt, had_bos = _strip_bos(tokenizer, prompt)
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    if had_bos:
+        prompt_ids = [tokenizer.bos_token_id] + prompt_ids
+    answer_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
+    return prompt_ids + answer_ids, len(prompt_ids)
+
+
+def encode_rows(tokenizer, rows: list[dict], max_length: int, overflow: str, where: str) -> tuple[list[Example], EncodeReport]:
+    report = EncodeReport()
+    out = []
+    for number, row in enumerate(rows):
+        report.rows += 1
+        messages = row.get("messages")
+        if not isinstance(messages, list):
+            raise UserError(f"{where} row {number + 1}: expected a `messages` list (chat format); rebuild the dataset")
+        try:
+            ids, prompt_len = encode(tokenizer, messages)
+        except ValueError as exc:
+            raise UserError(f"{where} row {number + 1}: {exc}") from None
+        if len(ids) > max_length:
+            if overflow == "drop" or prompt_len >= max_length - 1:
+                report.dropped += 1
+                report.dropped_rows.append(number)
+                continue
+            ids = ids[:max_length]
+            report.truncated += 1
+        out.append(Example(ids, prompt_len, number))
+        report.kept += 1
+    return out, report
+
+
+def length_grouped_batches(examples: list[Example], batch_size: int, seed: int, epoch: int,
+                           window: int = 64) -> list[list[int]]:
+    """Indices into `examples`, batched by similar length, in an order fixed by (seed, epoch)."""
+    rng = random.Random(f"{seed}:{epoch}")
+    order = list(range(len(examples)))
+    rng.shuffle(order)
+    batches: list[list[int]] = []
+    span = batch_size * window
+    for start in range(0, len(order), span):
+        chunk = sorted(order[start:start + span], key=lambda i: examples[i].length)
+        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(examples: list[Example], pad_id: int):
+    """Right-padded input ids, attention mask, and the flat (row, position) pairs that carry a label."""
+    import torch
+
+    width = max(e.length for e in examples)
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    rows, cols, targets = [], [], []
+    for r, e in enumerate(examples):
+        ids[r, :e.length] = torch.tensor(e.ids)
+        mask[r, :e.length] = 1
+        # position t predicts token t+1: the answer's tokens are predicted from prompt_len-1 .. length-2
+        positions = range(e.prompt_len - 1, e.length - 1)
+        rows.extend([r] * len(positions))
+        cols.extend(positions)
+        targets.extend(e.ids[e.prompt_len:])
+    padded = bool((mask == 0).any())
+    return {"input_ids": ids, "attention_mask": mask if padded else None,
+            "rows": torch.tensor(rows), "cols": torch.tensor(cols), "targets": torch.tensor(targets),
+            "tokens": int(mask.sum()), "padding": int((mask == 0).sum())}
