@@ -128,8 +128,9 @@ def test_train_writes_a_run_that_reloads_and_merges_exactly(example_built, tmp_p
 
 
 def test_interrupt_and_resume_give_the_same_adapter(example_built, monkeypatch):
-    import personatune.train as train_module
     from safetensors.torch import load_file
+
+    import personatune.train as train_module
 
     ws, _ = example_built
     settings = Settings(**{**TINY, "max_steps": 4, "dropout": 0.1})

@@ -115,7 +115,7 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, prefix: str = "") -> N
         flag = "--" + prefix + f.name.replace("_", "-")
         tp = _base_type(_hints(cls)[f.name])
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        help_text = f"{f.metadata.get('help', '')} (default: {default!r})"
+        help_text = f"{f.metadata.get('help', '')} (default: {default!r})".replace("%", "%%")
         if tp is bool:
             group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:

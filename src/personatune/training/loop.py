@@ -25,6 +25,7 @@ import torch
 from personatune import artifacts
 from personatune.errors import UserError
 from personatune.training.data import Example, collate, length_grouped_batches
+from personatune.training.fast_lora import fast_lora
 from personatune.training.loss import labelled_cross_entropy
 
 
@@ -182,8 +183,10 @@ class Trainer:
     def loss_sum(self, batch: dict, scale: float) -> torch.Tensor:
         """Sum of token losses over the batch's labelled positions, times `scale`."""
         ids = batch["input_ids"].to(self.device)
-        mask = batch["attention_mask"].to(self.device) if batch["attention_mask"] is not None else None
-        hidden = self.decoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        # Batches are right-padded and attention is causal, so no real token can see a pad: the
+        # mask is redundant, and leaving it out keeps SDPA on its fast causal kernel. Pad
+        # positions compute garbage that no loss position reads.
+        hidden = self.decoder(input_ids=ids).last_hidden_state
         picked = hidden[batch["rows"].to(self.device), batch["cols"].to(self.device)]
         return labelled_cross_entropy(picked, self.head.weight, batch["targets"].to(self.device),
                                       scale=scale, softcap=self.softcap)
@@ -310,6 +313,8 @@ class Trainer:
             bar = tqdm(total=cfg.total_steps, initial=state.step, unit="step", dynamic_ncols=True, file=sys.stderr)
         per_step = cfg.grad_accum * self.dist.world
         self.model.train()
+        fast = fast_lora(self.model)
+        fast.__enter__()
         try:
             while state.step < cfg.total_steps:
                 batches = length_grouped_batches(self.examples, cfg.batch_size, cfg.seed, state.epoch)
@@ -332,7 +337,7 @@ class Trainer:
                 for batch in collated:
                     loss = self.loss_sum(batch, scale=self.dist.world / step_labels)
                     loss.backward()
-                    loss_total += float(loss) / self.dist.world
+                    loss_total += float(loss.detach()) / self.dist.world
                     tokens += batch["tokens"]
                 for b in mine:
                     self.seen.extend(self.examples[i].index for i in b)
@@ -384,6 +389,7 @@ class Trainer:
             else:
                 self.save_checkpoint("final")
         finally:
+            fast.__exit__(None, None, None)
             if bar is not None:
                 bar.close()
             for signum, handler in handlers.items():
