@@ -42,6 +42,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from render_example import rolling_vtt  # noqa: E402  (the one YouTube caption writer)
+from render_example import ts as timestamp  # noqa: E402
+
 # Content words per requested segment. The chunk stage aims at 140 tokens (~105 words) but packs
 # whole sentences greedily below that target: on this text it averages ~102 words (median ~127
 # tokens), so 101 words per segment makes `--segments N` come out at about N segments.
@@ -805,14 +809,6 @@ def caption_word(word: str) -> str:
     return word.lower().strip(_CAPTION_STRIP).replace('"', "")
 
 
-def timestamp(seconds: float, sep: str = ".") -> str:
-    ms = int(round(seconds * 1000))
-    h, ms = divmod(ms, 3_600_000)
-    m, ms = divmod(ms, 60_000)
-    s, ms = divmod(ms, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
-
-
 def timed_words(paragraphs: list[list[str]]) -> list[tuple[str, float]]:
     """Start time of every word at a speaking pace, with pauses after sentences and paragraphs
     (the chunk stage uses caption gaps as sentence boundaries in unpunctuated text)."""
@@ -830,21 +826,8 @@ def timed_words(paragraphs: list[list[str]]) -> list[tuple[str, float]]:
 
 def render_vtt(paragraphs: list[list[str]]) -> str:
     words = [(caption_word(w), t) for w, t in timed_words(paragraphs)]
-    words = [(w, t) for w, t in words if w]
-    lines = [words[i:i + 7] for i in range(0, len(words), 7)]
-    out = ["WEBVTT", "Kind: captions", "Language: en", "", "00:00:00.000 --> 00:00:01.000", "[Music]", ""]
-    previous = " "
-    for number, line in enumerate(lines):
-        start = line[0][1]
-        end = lines[number + 1][0][1] if number + 1 < len(lines) else line[-1][1] + 0.6
-        # YouTube's rolling captions: each cue repeats the previous line above the new one, whose
-        # words carry inline timing tags; a 10 ms cue then shows the finished line alone.
-        tagged = line[0][0] + "".join(f"<{timestamp(t)}><c> {w}</c>" for w, t in line[1:])
-        out += [f"{timestamp(start)} --> {timestamp(end - 0.01)} align:start position:0%", previous, tagged, ""]
-        plain = " ".join(w for w, _ in line)
-        out += [f"{timestamp(end - 0.01)} --> {timestamp(end)} align:start position:0%", plain, " ", ""]
-        previous = plain
-    return "\n".join(out)
+    return rolling_vtt([(w, t) for w, t in words if w],
+                       preamble=["00:00:00.000 --> 00:00:01.000", "[Music]", ""])
 
 
 def render_srt(paragraphs: list[list[str]]) -> str:

@@ -9,6 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixture_files import (  # noqa: E402
+    CHAT,
+    FORMATS,
+    HANDMADE_VTT,
+    HTML,
+    MARKDOWN,
+    SRT,
+    TXT,
+    WHISPER_JSON,
+    YOUTUBE_JSON,
+    YOUTUBE_VTT,
+)
 
 from personatune import artifacts, minhash
 from personatune.minhash import NearDuplicateIndex, normalized_words, shingles
@@ -22,18 +34,6 @@ from personatune.stages.clean import (
     dedup_documents,
 )
 from personatune.workspace import Workspace, init_workspace
-
-FORMATS = Path(__file__).parent / "fixtures" / "formats"
-
-YOUTUBE_VTT = "v12-chisel-sharpening.vtt"
-HANDMADE_VTT = "episode-12-bench-flattening.vtt"
-SRT = "2023-04-drill-press-restore.srt"
-TXT = "2023-04-drill-press-restore.txt"
-YOUTUBE_JSON = "v20-milling-rough-lumber.json"
-WHISPER_JSON = "v31-shop-stool.json"
-MARKDOWN = "2021-05-small-shop-layout.md"
-HTML = "finishing-faq.html"
-CHAT = "chat-export.jsonl"
 
 SPOKEN = ("so today I want to show you how I sharpen a chisel on diamond plates it only takes about five "
           "minutes and you really don't need a fancy honing guide to get a sharp edge just hold the angle "

@@ -7,6 +7,19 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fixture_files import (  # noqa: E402
+    BAD,
+    CHAT,
+    FORMATS,
+    HANDMADE_VTT,
+    HTML,
+    MARKDOWN,
+    SRT,
+    TXT,
+    WHISPER_JSON,
+    YOUTUBE_JSON,
+    YOUTUBE_VTT,
+)
 
 from personatune import artifacts
 from personatune.cli import main
@@ -14,20 +27,6 @@ from personatune.errors import SkippedInput, UserError
 from personatune.pipeline import run_pipeline, run_stage
 from personatune.stages import ingest
 from personatune.workspace import Workspace, init_workspace
-
-FIXTURES = Path(__file__).parent / "fixtures"
-FORMATS = FIXTURES / "formats"
-BAD = FIXTURES / "bad"
-
-YOUTUBE_VTT = "v12-chisel-sharpening.vtt"
-HANDMADE_VTT = "episode-12-bench-flattening.vtt"
-SRT = "2023-04-drill-press-restore.srt"
-TXT = "2023-04-drill-press-restore.txt"
-YOUTUBE_JSON = "v20-milling-rough-lumber.json"
-WHISPER_JSON = "v31-shop-stool.json"
-MARKDOWN = "2021-05-small-shop-layout.md"
-HTML = "finishing-faq.html"
-CHAT = "chat-export.jsonl"
 
 # An .m4a someone renamed to .txt: the MP4 box header is full of NUL bytes.
 BINARY_BYTES = (b"\x00\x00\x00\x20ftypM4A \x00\x00\x02\x00M4A isommp42\x00\x00\x00\x08free"

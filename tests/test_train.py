@@ -216,3 +216,22 @@ def test_two_processes_under_torchrun_see_disjoint_data(example_built, tmp_path)
     record = artifacts.read_json(run_dir / "run.json")
     assert record["device"]["processes"] == 2 and record["status"] == "finished"
     assert (run_dir / "adapter" / "adapter_model.safetensors").exists()
+
+
+def test_pretrained_base_without_a_chat_template_trains_and_merges(example_built):
+    from transformers import AutoTokenizer
+
+    from personatune.merge import merge
+    from personatune.training.data import DEFAULT_CHAT_TEMPLATE
+
+    ws, _ = example_built
+    run_dir = train(ws, Settings(**{**TINY, "max_steps": 1, "batch_size": 2, "max_length": 128,
+                                    "base_model": "gemma3-270m"}), log=quiet, progress=False)
+    record = artifacts.read_json(run_dir / "run.json")
+    assert record["base_model"] == "gemma3-270m" and record["chat_template"] == "default (added)"
+    assert record["status"] == "finished" and record["final_loss"] > 0
+    merged = merge(ws, run_dir.name, log=quiet)
+    tokenizer = AutoTokenizer.from_pretrained(merged)
+    assert tokenizer.chat_template == DEFAULT_CHAT_TEMPLATE
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True)
+    assert text == "<bos>### User:\nHi\n\n### Assistant:\n"

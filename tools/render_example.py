@@ -68,23 +68,29 @@ def lines_of(words: list[tuple[str, float]], size: int) -> list[list[tuple[str, 
     return [words[i:i + size] for i in range(0, len(words), size)]
 
 
-def render_vtt(paragraphs: list[str]) -> str:
-    words = [(caption_text(w), t) for w, t in timed_words(paragraphs)]
-    words = [(w, t) for w, t in words if w]
+def rolling_vtt(words: list[tuple[str, float]], preamble: list[str] | None = None) -> str:
+    """YouTube auto-caption WebVTT from (caption word, start second) pairs.
+
+    Each cue repeats the previous line above the new one, whose words carry inline timing tags;
+    a 10 ms cue then shows the finished line alone. bench/synth_archive.py uses this too.
+    """
     lines = lines_of(words, 7)
-    out = ["WEBVTT", "Kind: captions", "Language: en", ""]
+    out = ["WEBVTT", "Kind: captions", "Language: en", ""] + (preamble or [])
     previous = " "
     for number, line in enumerate(lines):
         start = line[0][1]
         end = lines[number + 1][0][1] if number + 1 < len(lines) else line[-1][1] + 0.6
-        # YouTube's rolling captions: each cue repeats the previous line above the new one, whose
-        # words carry inline timing tags; a 10 ms cue then shows the finished line alone.
         tagged = line[0][0] + "".join(f"<{ts(t)}><c> {w}</c>" for w, t in line[1:])
         out += [f"{ts(start)} --> {ts(end - 0.01)} align:start position:0%", previous, tagged, ""]
         plain = " ".join(w for w, _ in line)
         out += [f"{ts(end - 0.01)} --> {ts(end)} align:start position:0%", plain, " ", ""]
         previous = plain
     return "\n".join(out)
+
+
+def render_vtt(paragraphs: list[str]) -> str:
+    words = [(caption_text(w), t) for w, t in timed_words(paragraphs)]
+    return rolling_vtt([(w, t) for w, t in words if w])
 
 
 def render_srt(paragraphs: list[str]) -> str:

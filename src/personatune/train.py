@@ -28,6 +28,8 @@ from personatune.workspace import Workspace
 
 @dataclass
 class Settings(BaseSettings):
+    base_model: str = setting("", help="model to fine-tune; empty = the workspace's base_model (set it to compare, "
+                                       "e.g. gemma3-270m pretrained against the default instruct model)")
     r: int = setting(16, help="LoRA rank")
     alpha: float = setting(32.0, help="LoRA alpha (the update is scaled by alpha / r)")
     dropout: float = setting(0.0, help="dropout on the LoRA input (0 by default: on a CPU its random masks cost ~40% "
@@ -216,7 +218,8 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
     else:
         run_dir = runs_root(ws) / dist.broadcast(new_run_id())
     seed_everything(settings.seed)
-    model, tokenizer, added_template = build_model(ws.base_model, settings, device, settings.seed)
+    base_model = settings.base_model or ws.base_model
+    model, tokenizer, added_template = build_model(base_model, settings, device, settings.seed)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     examples, enc_report = encode_rows(tokenizer, artifacts.read_jsonl(train_path), settings.max_length,
                                        settings.overflow, str(train_path))
@@ -234,7 +237,7 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
                      keep_checkpoints=settings.keep_checkpoints, weight_decay=settings.weight_decay,
                      max_grad_norm=settings.max_grad_norm)
     manifest = {
-        "run_id": run_dir.name, "status": "running", "base_model": ws.base_model,
+        "run_id": run_dir.name, "status": "running", "base_model": base_model,
         "dataset": str(train_path.parent), "dataset_hash": dataset_hash, "settings": settings.to_dict(),
         "device": {"type": device.type, "dtype": device.dtype, "processes": dist.world,
                    "threads": torch.get_num_threads()},
@@ -250,7 +253,7 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
         if enc_report.truncated or enc_report.dropped:
             log(f"  {enc_report.truncated} examples truncated, {enc_report.dropped} dropped (longer than "
                 f"max_length={settings.max_length})")
-        log(f"training {ws.base_model} + LoRA r={settings.r} on {len(examples)} examples for {total_steps} steps "
+        log(f"training {base_model} + LoRA r={settings.r} on {len(examples)} examples for {total_steps} steps "
             f"({device.type}, {device.dtype}, {dist.world} process(es)) -> {run_dir}")
     reporters = make_reporters(settings, run_dir) if dist.main else []
     trainer = Trainer(model, examples, val_examples, cfg, run_dir, device.torch_device, pad_id, dist, log=log,

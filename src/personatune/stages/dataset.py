@@ -22,8 +22,9 @@ SPLITS = ("train", "validation", "heldout")
 @dataclass
 class Settings(BaseSettings):
     formats: list[str] = setting(default_factory=lambda: list(FORMATS), help="formats to write: messages, alpaca, sharegpt")
-    system_prompt: str = setting("", help="system message added to every example (empty: none; the persona card "
-                                          "is usually added at chat time instead)")
+    system_prompt: str = setting("You are {name}.", help="system message of every example ({name} = the person's "
+                                                         "name); empty = the base model's own default, which for "
+                                                         "SmolLM2 says 'You are SmolLM' - wrong for a persona")
 
     def problems(self) -> list[str]:
         bad = set(self.formats) - set(FORMATS)
@@ -63,15 +64,20 @@ def to_sharegpt(row: dict, system: str) -> dict:
 CONVERT = {"messages": to_messages, "alpaca": to_alpaca, "sharegpt": to_sharegpt}
 
 
+def inputs(ws, settings: Settings) -> dict:
+    return {"person": ws.name}
+
+
 def run(ctx: StageContext, settings: Settings) -> dict:
+    system = settings.system_prompt.replace("{name}", ctx.ws.name)
     counts = {}
     for fmt in settings.formats:
         for split in SPLITS:
             rows = artifacts.read_jsonl(ctx.previous / f"{split}.jsonl")
             counts[f"{fmt}/{split}"] = artifacts.write_jsonl(ctx.out / fmt / f"{split}.jsonl",
-                                                             (CONVERT[fmt](r, settings.system_prompt) for r in rows))
+                                                             (CONVERT[fmt](r, system) for r in rows))
     ctx.log(f"  wrote {', '.join(settings.formats)} to {ctx.ws.stage_dir('dataset').relative_to(ctx.ws.root)}/")
-    return {"files": counts, "formats": settings.formats}
+    return {"files": counts, "formats": settings.formats, "system_prompt": system}
 
 
 def load_dataset(workspace: str | Path, split: str = "train", fmt: str = "messages"):
