@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     weight_decay: float = setting(0.0, help="AdamW weight decay on LoRA matrices")
     max_grad_norm: float = setting(1.0, help="gradient clipping")
     seed: int = setting(0, help="seed for LoRA init, dropout and data order")
-    eval_every: int = setting(20, help="validation loss every N steps (and at the end); 0 = never")
+    eval_every: int = setting(40, help="validation loss every N steps (and at the end); 0 = never")
     early_stopping_patience: int = setting(0, help="stop after N evaluations without a better validation loss; 0 = off")
     save_every: int = setting(50, help="checkpoint every N steps (and on Ctrl-C / SIGTERM)")
     keep_checkpoints: int = setting(2, help="checkpoints kept on disk")
