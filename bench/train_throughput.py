@@ -67,7 +67,7 @@ def prepare_workspace(path: str | None) -> Path:
     return root
 
 
-def evaluate(model, examples, pad_id: int, batch_size: int) -> float:
+def evaluate(model, examples, pad_id: int, batch_size: int, device: str = "cpu") -> float:
     import torch
 
     from personatune.training.data import collate
@@ -80,9 +80,10 @@ def evaluate(model, examples, pad_id: int, batch_size: int) -> float:
     with torch.no_grad():
         for start in range(0, len(order), batch_size):
             batch = collate([examples[i] for i in order[start:start + batch_size]], pad_id)
-            hidden = base.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-            picked = hidden[batch["rows"], batch["cols"]]
-            total += float(labelled_cross_entropy(picked, base.get_output_embeddings().weight, batch["targets"]))
+            hidden = base.model(input_ids=batch["input_ids"].to(device)).last_hidden_state
+            picked = hidden[batch["rows"].to(device), batch["cols"].to(device)]
+            total += float(labelled_cross_entropy(picked, base.get_output_embeddings().weight,
+                                                  batch["targets"].to(device)))
             count += len(batch["targets"])
     model.train()
     return total / count
@@ -95,6 +96,7 @@ def fresh_lora(args):
     from personatune.registry import load_model
 
     model, tokenizer = load_model(args.model)
+    model.to(args.device)
     torch.manual_seed(args.seed)
     config = LoraConfig(r=args.r, lora_alpha=2 * args.r, lora_dropout=args.dropout, target_modules="all-linear",
                         task_type="CAUSAL_LM")
@@ -128,7 +130,7 @@ def run_baseline(args, train_examples, val_examples, pad_id) -> dict:
         started = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - started
-    val = evaluate(model, val_examples, pad_id, args.batch_size)
+    val = evaluate(model, val_examples, pad_id, args.batch_size, args.device)
     del trainer, model
     torch.cuda.empty_cache() if torch.cuda.is_available() else None
     return {"seconds": seconds, "real_tokens": counted["real"], "padded_tokens": counted["padded"],
@@ -136,6 +138,8 @@ def run_baseline(args, train_examples, val_examples, pad_id) -> dict:
 
 
 def run_ours(args, train_examples, val_examples, pad_id) -> dict:
+    import torch
+
     from personatune.training.loop import Dist, LoopConfig, Trainer
 
     model, tokenizer = fresh_lora(args)
@@ -143,13 +147,14 @@ def run_ours(args, train_examples, val_examples, pad_id) -> dict:
                      batch_size=args.batch_size, grad_accum=1, seed=args.seed, eval_every=0, save_every=0,
                      early_stopping_patience=0, keep_checkpoints=1)
     with tempfile.TemporaryDirectory() as out:
-        trainer = Trainer(model, train_examples, val_examples, cfg, Path(out), "cpu", pad_id, Dist("cpu"),
+        trainer = Trainer(model, train_examples, val_examples, cfg, Path(out), torch.device(args.device), pad_id,
+                          Dist(args.device),
                           log=lambda _: None, progress=False)
         trainer.save_checkpoint = lambda reason: None
         started = time.perf_counter()
         state = trainer.train()
         seconds = time.perf_counter() - started
-    val = evaluate(model, val_examples, pad_id, args.batch_size)
+    val = evaluate(model, val_examples, pad_id, args.batch_size, args.device)
     return {"seconds": seconds, "real_tokens": state.tokens, "tokens_per_s": state.tokens / seconds,
             "val_loss": val, "model": model}
 
