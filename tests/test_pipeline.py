@@ -123,3 +123,8 @@ def test_every_stage_has_a_documented_settings_dataclass():
         spec.settings()  # defaults are valid
         for field in dataclasses.fields(spec.settings):
             assert field.metadata.get("help"), f"{name}.{field.name} has no help"
+
+
+def test_train_and_rag_sections_are_accepted_in_persona_yaml(small_ws):
+    small_ws.config_path.write_text(small_ws.config_path.read_text() + "train: {r: 8}\nrag: {top_k: 3}\n")
+    assert run_pipeline(Workspace.open(small_ws.root), until="ingest", log=quiet)[0].name == "ingest"

@@ -94,6 +94,30 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_index(args: argparse.Namespace) -> int:
+    from personatune.rag import Settings, build_index, recall_at_k
+    from personatune.settings import resolve
+    from personatune.stages.pairs import load_probes
+    from personatune.workspace import Workspace
+
+    ws = Workspace.open(args.dir)
+    settings = resolve(Settings, ws.config.get("rag") or {}, flags_for(Settings, args), where=f"{ws.config_path} [rag]")
+    index = build_index(ws, settings)
+    print(f"index: {len(index.segments)} segments in {ws.root / 'index'}")
+    probes = ws.path_setting("probes")
+    if probes is not None and probes.exists():
+        result = recall_at_k(index, load_probes(probes))
+        for mode in ("bm25", "dense", "fused"):
+            print(f"  {mode:6} " + "  ".join(f"{k} {v:.2f}" for k, v in result[mode].items()))
+        print(f"  (on {result['probes']} identity and opinion probes: is the segment holding the expected "
+              "facts among the top k?)")
+    if args.query:
+        from personatune.rag import format_context
+
+        print(format_context(index.search(args.query)))
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from personatune.settings import resolve
     from personatune.stages import STAGES
@@ -177,6 +201,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", help="run id or prefix (default: the latest run)")
     p.add_argument("--out", help="output folder (default: DIR/runs/<run>/merged)")
     p.set_defaults(func=cmd_merge)
+
+    from personatune.rag import Settings as RagSettings
+
+    p = sub.add_parser("index", help="build the retrieval index over the segments (BM25 + embeddings); "
+                       "report recall@k on the probes; optionally search it")
+    p.add_argument("dir")
+    p.add_argument("query", nargs="?", help="a question to retrieve passages for")
+    add_flags(p, RagSettings)
+    p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("config", help="print every stage setting with its value and help")
     p.add_argument("dir", nargs="?", help="workspace whose persona.yaml to resolve (default: show defaults)")
