@@ -118,6 +118,19 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_card(args: argparse.Namespace) -> int:
+    from personatune.card import generate_card
+    from personatune.workspace import Workspace
+
+    path, live = generate_card(Workspace.open(args.dir))
+    print(path.read_text(encoding="utf-8"))
+    if live:
+        print(f"persona card: {path} (edit it freely; the tool will not overwrite your edits)")
+    else:
+        print(f"your edited card was kept; the freshly generated one is {path}")
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from personatune.settings import resolve
     from personatune.stages import STAGES
@@ -210,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query", nargs="?", help="a question to retrieve passages for")
     add_flags(p, RagSettings)
     p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("card", help="write the persona card (a short system prompt) from the persona segments")
+    p.add_argument("dir")
+    p.set_defaults(func=cmd_card)
 
     p = sub.add_parser("config", help="print every stage setting with its value and help")
     p.add_argument("dir", nargs="?", help="workspace whose persona.yaml to resolve (default: show defaults)")
