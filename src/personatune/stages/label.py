@@ -9,6 +9,7 @@ seed examples. Human decisions in labels.override.jsonl always win; the tool app
 from __future__ import annotations
 
 import bisect
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -197,10 +198,9 @@ def lexical_features(text: str) -> dict:
             "windows": window_texts, "window_scores": window_scores}
 
 
-def window_features(text: str) -> dict:
-    """Features of one passage taken as a whole (used for the edges of cut asides)."""
-    instr = sum(w for sentence in (_SENT.split(text) or [text]) for p, w in _INSTR if p.search(sentence))
-    return {"instruction": instr}
+def instruction_score(text: str) -> float:
+    """Summed instruction cues over a passage's sentences (used for the edges of cut asides)."""
+    return sum(w for sentence in (_SENT.split(text) or [text]) for p, w in _INSTR if p.search(sentence))
 
 
 def load_seeds(settings: Settings, human_persona: list[dict]) -> tuple[list[str], list[str], list[str]]:
@@ -227,7 +227,7 @@ def read_overrides(path) -> dict[str, dict]:
         if not line.strip():
             continue
         try:
-            row = __import__("json").loads(line)
+            row = json.loads(line)
         except ValueError:
             raise UserError(f"{path} line {number}: not JSON; fix or delete that line") from None
         if row.get("label") not in LABELS:
@@ -372,7 +372,7 @@ def propagate_asides(rows: list[dict], features: list[dict], settings: Settings)
             if other["doc_id"] != row["doc_id"] or other["label"] == "persona":
                 continue
             edge = features[neighbour]["windows"][0 if neighbour > i else -1]
-            if window_features(edge)["instruction"] >= 0.5:
+            if instruction_score(edge) >= 0.5:
                 continue
             score = round(settings.continuation_weight * row["score"], 3)
             if score >= threshold:

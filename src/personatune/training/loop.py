@@ -7,6 +7,7 @@ step's batches). Only rank 0 writes files.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -313,9 +314,9 @@ class Trainer:
             bar = tqdm(total=cfg.total_steps, initial=state.step, unit="step", dynamic_ncols=True, file=sys.stderr)
         per_step = cfg.grad_accum * self.dist.world
         self.model.train()
-        fast = fast_lora(self.model)
-        fast.__enter__()
+        stack = contextlib.ExitStack()
         try:
+            stack.enter_context(fast_lora(self.model))
             while state.step < cfg.total_steps:
                 batches = length_grouped_batches(self.examples, cfg.batch_size, cfg.seed, state.epoch)
                 if len(batches) < per_step:
@@ -389,7 +390,7 @@ class Trainer:
             else:
                 self.save_checkpoint("final")
         finally:
-            fast.__exit__(None, None, None)
+            stack.close()
             if bar is not None:
                 bar.close()
             for signum, handler in handlers.items():
