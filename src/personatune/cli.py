@@ -131,6 +131,48 @@ def cmd_card(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generation(ws, args: argparse.Namespace):
+    from personatune.generation import Settings
+    from personatune.settings import resolve
+
+    return resolve(Settings, ws.section("generate"), flags_for(Settings, args), where=f"{ws.config_path} [generate]")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from personatune.export import export
+    from personatune.workspace import Workspace
+
+    ws = Workspace.open(args.dir)
+    quants = [q.strip().lower() for q in args.quant.split(",") if q.strip()]
+    result = export(ws, args.run, quants, adapter=not args.no_adapter, verify=not args.no_verify,
+                    settings=_generation(ws, args))
+    print(result.summary())
+    return 0 if result.ok else 1
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from personatune.chat import run_chat
+    from personatune.prompting import Toggles
+    from personatune.workspace import Workspace
+
+    ws = Workspace.open(args.dir)
+    return run_chat(ws, args.model, args.run, _generation(ws, args), Toggles(card=args.card, rag=args.rag))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from personatune.prompting import Toggles
+    from personatune.serve import Limits, serve
+    from personatune.workspace import Workspace
+
+    ws = Workspace.open(args.dir)
+    limits = Limits(max_body_bytes=args.max_body_kb * 1024, max_tokens=args.max_tokens,
+                    timeout_s=args.timeout, queue=args.queue)
+    serve(ws, models=args.model or ["merged", "base"], run=args.run, host=args.host, port=args.port,
+          allow_remote=args.allow_remote, token=args.token, settings=_generation(ws, args),
+          toggles=Toggles(card=args.card, rag=args.rag), limits=limits)
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from personatune.settings import resolve
     from personatune.stages import STAGES
@@ -227,6 +269,52 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("card", help="write the persona card (a short system prompt) from the persona segments")
     p.add_argument("dir")
     p.set_defaults(func=cmd_card)
+
+    from personatune.generation import Settings as GenerationSettings
+
+    p = sub.add_parser("export", help="write the merged model as GGUF (f16, q8_0, 4-bit) + Ollama Modelfile, "
+                       "verified in llama.cpp against the Hugging Face model")
+    p.add_argument("dir")
+    p.add_argument("--run", help="run id or prefix (default: the latest run)")
+    p.add_argument("--quant", default="f16,q8_0,q4_k_m",
+                   help="comma-separated GGUF types: f32, f16, bf16, q8_0, q4_0, q4_k_m, q5_k_m, ... "
+                   "(default: f16,q8_0,q4_k_m)")
+    p.add_argument("--no-adapter", action="store_true", help="skip the LoRA-only GGUF adapter")
+    p.add_argument("--no-verify", action="store_true", help="skip the llama.cpp parity check")
+    add_flags(p, GenerationSettings)
+    p.set_defaults(func=cmd_export)
+
+    model_help = ("merged | adapter | base | gguf[:QUANT] | a .gguf file | a Hugging Face folder or name "
+                  "(default: %(default)s)")
+    p = sub.add_parser("chat", help="talk to the persona in the terminal (streamed; /help for commands)")
+    p.add_argument("dir")
+    p.add_argument("--model", default="merged", help=model_help)
+    p.add_argument("--run", help="run id or prefix (default: the latest run)")
+    p.add_argument("--card", action=argparse.BooleanOptionalAction, default=True, help="persona card as system prompt")
+    p.add_argument("--rag", action=argparse.BooleanOptionalAction, default=True,
+                   help="retrieved passages from the person's material in the prompt")
+    add_flags(p, GenerationSettings)
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("serve", help="OpenAI-compatible API (/v1/chat/completions, /v1/models) and a web chat page")
+    p.add_argument("dir")
+    p.add_argument("--model", action="append",
+                   help="a model to serve, repeatable; the first is the default (default: merged and base); "
+                   + model_help.replace(" (default: %(default)s)", ""))
+    p.add_argument("--run", help="run id or prefix (default: the latest run)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s; 0 = any free port)")
+    p.add_argument("--allow-remote", action="store_true", help="required to bind an address other than loopback")
+    p.add_argument("--token", default=None, help="require `Authorization: Bearer TOKEN` (or set PERSONATUNE_API_TOKEN)")
+    p.add_argument("--max-body-kb", type=int, default=256, help="largest request body accepted (default: %(default)s)")
+    p.add_argument("--max-tokens", type=int, default=1024, help="cap on max_tokens per request (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds a generation may run (default: %(default)s)")
+    p.add_argument("--queue", type=int, default=16,
+                   help="requests that may wait for a busy model before new ones get 429 (default: %(default)s)")
+    p.add_argument("--card", action=argparse.BooleanOptionalAction, default=True, help="persona card on by default")
+    p.add_argument("--rag", action=argparse.BooleanOptionalAction, default=True, help="retrieval on by default")
+    add_flags(p, GenerationSettings)
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("config", help="print every stage setting with its value and help")
     p.add_argument("dir", nargs="?", help="workspace whose persona.yaml to resolve (default: show defaults)")

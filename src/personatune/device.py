@@ -53,7 +53,11 @@ def pick_device(preference: str = "auto", precision: str = "auto", local_rank: i
         index = local_rank if local_rank is not None else 0
         torch.cuda.set_device(index)
     if kind == "cpu":
-        threads = int(os.environ.get("PERSONATUNE_THREADS", "0")) or (os.cpu_count() or 1)
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        torch.set_num_threads(max(1, threads // world))
+        torch.set_num_threads(cpu_threads())
     return Device(kind, index, precision)
+
+
+def cpu_threads() -> int:
+    """CPU threads for this process: PERSONATUNE_THREADS or all cores, shared between torchrun ranks."""
+    threads = int(os.environ.get("PERSONATUNE_THREADS", "0")) or (os.cpu_count() or 1)
+    return max(1, threads // int(os.environ.get("WORLD_SIZE", "1")))

@@ -1,0 +1,323 @@
+"""Text generation behind chat, serve and eval: one interface, two backends.
+
+`HFEngine` runs a Hugging Face model (base, base + adapter, merged); `GGUFEngine` runs a GGUF
+file through llama.cpp. Both take chat messages, render them with the model's own chat template,
+and stream text pieces. Generation settings are one dataclass, read from persona.yaml `generate:`,
+flags, `/set` in chat or the request body in serve.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from personatune.errors import UserError
+from personatune.settings import Settings as BaseSettings
+from personatune.settings import setting
+
+
+@dataclass
+class Settings(BaseSettings):
+    temperature: float = setting(0.7, help="sampling temperature; 0 = greedy (deterministic)")
+    top_p: float = setting(0.9, help="nucleus sampling: keep the smallest set of tokens with this much probability")
+    repetition_penalty: float = setting(1.15, help="> 1 discourages repeating tokens already in the text")
+    min_new_tokens: int = setting(0, help="never stop before this many new tokens")
+    max_new_tokens: int = setting(256, help="stop after this many new tokens")
+    context: int = setting(2048, help="context window used for prompt + answer (history is trimmed to fit)")
+    seed: int = setting(0, help="random seed for sampling")
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.temperature < 0:
+            out.append("temperature must be >= 0")
+        if not 0 < self.top_p <= 1:
+            out.append("top_p must be in (0, 1]")
+        if self.repetition_penalty <= 0:
+            out.append("repetition_penalty must be > 0")
+        if self.max_new_tokens < 1 or self.min_new_tokens < 0 or self.min_new_tokens > self.max_new_tokens:
+            out.append("need 0 <= min_new_tokens <= max_new_tokens and max_new_tokens >= 1")
+        if self.context < 64:
+            out.append("context must be >= 64")
+        return out
+
+    def updated(self, **changes) -> Settings:
+        """A copy with some values changed (validated like any other settings)."""
+        from personatune.settings import resolve
+
+        return resolve(Settings, {**self.to_dict()}, changes)
+
+
+@dataclass
+class Finish:
+    """What ended the last generation: 'stop' (end of turn) or 'length' (max_new_tokens)."""
+
+    reason: str = "stop"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class Engine:
+    """A loaded model that renders chat messages and streams an answer."""
+
+    name: str = "model"
+    max_context: int = 2048
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # one generation at a time per loaded model
+        self.last = Finish()
+
+    def render(self, messages: list[dict]) -> str:
+        raise NotImplementedError
+
+    def count(self, messages: list[dict]) -> int:
+        raise NotImplementedError
+
+    def stream(self, messages: list[dict], settings: Settings) -> Iterator[str]:
+        raise NotImplementedError
+
+    def complete(self, messages: list[dict], settings: Settings) -> str:
+        return "".join(self.stream(messages, settings))
+
+    def context_for(self, settings: Settings) -> int:
+        return min(settings.context, self.max_context)
+
+
+class HFEngine(Engine):
+    def __init__(self, model, tokenizer, name: str = "model"):
+        super().__init__()
+        from personatune.training.data import ensure_chat_template
+
+        ensure_chat_template(tokenizer)
+        self.model, self.tokenizer, self.name = model.eval(), tokenizer, name
+        self.max_context = int(getattr(model.config, "max_position_embeddings", 2048) or 2048)
+        eos = {tokenizer.eos_token_id}
+        generation_eos = getattr(model.generation_config, "eos_token_id", None)
+        eos |= set(generation_eos if isinstance(generation_eos, list) else [generation_eos])
+        self.eos_ids = sorted(i for i in eos if i is not None)
+
+    def render(self, messages: list[dict]) -> str:
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def prompt_ids(self, messages: list[dict]) -> list[int]:
+        return self.tokenizer(self.render(messages), add_special_tokens=False)["input_ids"]
+
+    def count(self, messages: list[dict]) -> int:
+        return len(self.prompt_ids(messages))
+
+    def stream(self, messages: list[dict], settings: Settings) -> Iterator[str]:
+        import torch
+        from transformers import TextIteratorStreamer
+
+        ids = self.prompt_ids(messages)
+        budget = max(1, min(settings.max_new_tokens, self.context_for(settings) - len(ids)))
+        input_ids = torch.tensor([ids], device=self.model.device)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        sampling = settings.temperature > 0
+        kwargs = dict(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), streamer=streamer,
+                      max_new_tokens=budget, min_new_tokens=min(settings.min_new_tokens, budget),
+                      do_sample=sampling, repetition_penalty=settings.repetition_penalty,
+                      eos_token_id=self.eos_ids, pad_token_id=self.tokenizer.pad_token_id or self.eos_ids[0])
+        if sampling:
+            kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=0)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        result: dict = {}
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with torch.inference_mode():
+                    if sampling:
+                        torch.manual_seed(settings.seed)
+                    result["out"] = self.model.generate(**kwargs)
+            except BaseException as exc:  # surfaced in the caller's thread below
+                errors.append(exc)
+                streamer.end()
+
+        with self.lock:
+            worker = threading.Thread(target=run, daemon=True)
+            worker.start()
+            yield from streamer
+            worker.join()
+        if errors:
+            raise errors[0]
+        new = result["out"][0, len(ids):].tolist()
+        stopped = bool(new) and new[-1] in self.eos_ids
+        self.last = Finish("stop" if stopped or len(new) < budget else "length", len(ids), len(new))
+
+    def greedy_ids(self, ids: list[int], n: int) -> list[int]:
+        """The first `n` greedy tokens after `ids` (for parity checks); stops early at end of turn."""
+        import torch
+
+        with torch.inference_mode():
+            out = self.model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                                      max_new_tokens=n, do_sample=False, temperature=None, top_p=None,
+                                      top_k=None, repetition_penalty=1.0, eos_token_id=self.eos_ids,
+                                      pad_token_id=self.eos_ids[0])
+        new = out[0, len(ids):].tolist()
+        return new[:-1] if new and new[-1] in self.eos_ids else new  # like llama.cpp: the stop token is not text
+
+
+class GGUFEngine(Engine):
+    """A GGUF file through llama.cpp; the chat template and stop tokens come from the file itself."""
+
+    def __init__(self, path: str | Path, context: int = 2048, threads: int | None = None, name: str | None = None,
+                 lora: str | Path | None = None):
+        super().__init__()
+        try:
+            from llama_cpp import Llama
+        except ImportError:
+            raise UserError("the GGUF backend needs llama-cpp-python; install it with "
+                            "`pip install llama-cpp-python` (or `make demo`)") from None
+        from personatune.device import cpu_threads
+        from personatune.gguf_io import native_output_to
+
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"GGUF file {path} not found; write it with `personatune export DIR`")
+        self.path = path
+        self.name = name or path.stem
+        with native_output_to(os.devnull):  # llama.cpp prints notes even when asked not to
+            self.llm = Llama(model_path=str(path), n_ctx=context, n_threads=threads or cpu_threads(),
+                             n_batch=512, verbose=False, seed=0, lora_path=str(lora) if lora else None)
+        meta = self.llm.metadata
+        self.max_context = min(context, int(self.llm.n_ctx()))
+        self.template = meta.get("tokenizer.chat_template")
+        if not self.template:
+            raise UserError(f"{path} has no tokenizer.chat_template; export it with `personatune export` "
+                            "so the template travels with the weights")
+        self.bos = self._piece(meta.get("tokenizer.ggml.bos_token_id"))
+        self.eos = self._piece(meta.get("tokenizer.ggml.eos_token_id"))
+
+    def _piece(self, token_id) -> str:
+        if token_id is None:
+            return ""
+        return self.llm.detokenize([int(token_id)], special=True).decode("utf-8", errors="replace")
+
+    def render(self, messages: list[dict]) -> str:
+        from personatune.chat_template import render_chat
+
+        return render_chat(self.template, messages, bos_token=self.bos, eos_token=self.eos)
+
+    def prompt_ids(self, messages: list[dict]) -> list[int]:
+        return self.llm.tokenize(self.render(messages).encode("utf-8"), add_bos=False, special=True)
+
+    def count(self, messages: list[dict]) -> int:
+        return len(self.prompt_ids(messages))
+
+    def is_end(self, token: int) -> bool:
+        import llama_cpp
+
+        return bool(llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token))
+
+    def tokens(self, ids: list[int], settings: Settings, budget: int) -> Iterator[int]:
+        import numpy as np
+
+        eog = [t for t in range(self.llm.n_vocab()) if self.is_end(t)] if settings.min_new_tokens else []
+        count = 0
+
+        def hold_end(_input_ids, scores):
+            if count < settings.min_new_tokens:
+                scores[eog] = -np.inf
+            return scores
+
+        self.llm.set_seed(settings.seed)
+        greedy = settings.temperature == 0
+        for token in self.llm.generate(ids, temp=0.0 if greedy else settings.temperature,
+                                       top_p=1.0 if greedy else settings.top_p, top_k=1 if greedy else 0,
+                                       min_p=0.0, repeat_penalty=settings.repetition_penalty, reset=True,
+                                       logits_processor=[hold_end] if eog else None):
+            if self.is_end(token):
+                return
+            yield token
+            count += 1
+            if count >= budget:
+                return
+
+    def stream(self, messages: list[dict], settings: Settings) -> Iterator[str]:
+        ids = self.prompt_ids(messages)
+        budget = max(1, min(settings.max_new_tokens, self.context_for(settings) - len(ids)))
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        produced = 0
+        with self.lock:
+            for token in self.tokens(ids, settings, budget):
+                produced += 1
+                piece = decoder.decode(self.llm.detokenize([token], special=False))
+                if piece:
+                    yield piece
+            tail = decoder.decode(b"", final=True)
+            if tail:
+                yield tail
+        self.last = Finish("length" if produced >= budget else "stop", len(ids), produced)
+
+    def greedy_ids(self, ids: list[int], n: int) -> list[int]:
+        settings = Settings(temperature=0.0, repetition_penalty=1.0, max_new_tokens=n)
+        with self.lock:
+            return list(self.tokens(ids, settings, n))
+
+
+def greedy(settings: Settings) -> Settings:
+    return replace(settings, temperature=0.0)
+
+
+def export_dir(ws, run_dir: Path) -> Path:
+    return ws.root / "export" / run_dir.name
+
+
+def open_engine(ws, model: str = "merged", run: str | None = None, context: int = 2048,
+                name: str | None = None, log=print) -> Engine:
+    """Load a model by what the user calls it.
+
+    merged | adapter | base             the run's merged folder, base + the run's adapter, the base model
+    gguf | gguf:QUANT                   the run's exported GGUF (q8_0 by default) through llama.cpp
+    PATH.gguf | PATH (HF folder) | NAME any GGUF, Hugging Face folder, embedded name or hub id
+    """
+    import torch
+
+    from personatune.registry import load_model
+    from personatune.train import find_run
+
+    label = name or model
+    if model == "base":
+        log(f"loading base model {ws.base_model}")
+        base, tokenizer = load_model(ws.base_model, dtype=torch.float32)
+        return HFEngine(base, tokenizer, label)
+    if model in ("merged", "adapter") or model == "gguf" or model.startswith("gguf:"):
+        run_dir = find_run(ws, run)
+        if model == "merged":
+            folder = run_dir / "merged"
+            if not (folder / "config.json").exists():
+                raise UserError(f"run {run_dir.name} has no merged model; run `personatune merge {ws.root} "
+                                f"--run {run_dir.name}` (or use --model adapter)")
+            log(f"loading merged model {folder}")
+            merged, tokenizer = load_model(str(folder), dtype=torch.float32)
+            return HFEngine(merged, tokenizer, label)
+        if model == "adapter":
+            from peft import PeftModel
+
+            from personatune import artifacts
+
+            record = artifacts.read_json(run_dir / "run.json")
+            if not (run_dir / "adapter" / "adapter_config.json").exists():
+                raise UserError(f"run {run_dir.name} has no adapter yet; finish it with "
+                                f"`personatune train {ws.root} --resume {run_dir.name}`")
+            log(f"loading {record['base_model']} + adapter of {run_dir.name}")
+            base, tokenizer = load_model(record["base_model"], dtype=torch.float32)
+            return HFEngine(PeftModel.from_pretrained(base, str(run_dir / "adapter")), tokenizer, label)
+        quant = model.partition(":")[2] or "q8_0"
+        path = export_dir(ws, run_dir) / f"persona-{quant}.gguf"
+        if not path.exists():
+            raise UserError(f"{path} does not exist; write it with `personatune export {ws.root} "
+                            f"--run {run_dir.name} --quant {quant}`")
+        log(f"loading {path} (llama.cpp)")
+        return GGUFEngine(path, context=context, name=label)
+    if model.endswith(".gguf"):
+        log(f"loading {model} (llama.cpp)")
+        return GGUFEngine(Path(model).expanduser(), context=context, name=label)
+    log(f"loading {model}")
+    loaded, tokenizer = load_model(model, dtype=torch.float32)
+    return HFEngine(loaded, tokenizer, label)
