@@ -86,6 +86,18 @@ class Engine:
         return min(settings.context, self.max_context)
 
 
+class _Stop:
+    """A transformers stopping criterion that ends generation when the reader has gone."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool)
+
+
 class HFEngine(Engine):
     def __init__(self, model, tokenizer, name: str = "model"):
         super().__init__()
@@ -98,6 +110,7 @@ class HFEngine(Engine):
         generation_eos = getattr(model.generation_config, "eos_token_id", None)
         eos |= set(generation_eos if isinstance(generation_eos, list) else [generation_eos])
         self.eos_ids = sorted(i for i in eos if i is not None)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_ids[0]
 
     def render(self, messages: list[dict]) -> str:
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -110,7 +123,7 @@ class HFEngine(Engine):
 
     def stream(self, messages: list[dict], settings: Settings) -> Iterator[str]:
         import torch
-        from transformers import TextIteratorStreamer
+        from transformers import StoppingCriteriaList, TextIteratorStreamer
 
         ids = self.prompt_ids(messages)
         budget = max(1, min(settings.max_new_tokens, self.context_for(settings) - len(ids)))
@@ -120,11 +133,13 @@ class HFEngine(Engine):
         kwargs = dict(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), streamer=streamer,
                       max_new_tokens=budget, min_new_tokens=min(settings.min_new_tokens, budget),
                       do_sample=sampling, repetition_penalty=settings.repetition_penalty,
-                      eos_token_id=self.eos_ids, pad_token_id=self.tokenizer.pad_token_id or self.eos_ids[0])
+                      eos_token_id=self.eos_ids, pad_token_id=self.pad_id)
         if sampling:
             kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=0)
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)
+        stop = threading.Event()  # set when the caller stops reading: generation ends at the next token
+        kwargs["stopping_criteria"] = StoppingCriteriaList([_Stop(stop)])
         result: dict = {}
         errors: list[BaseException] = []
 
@@ -141,8 +156,11 @@ class HFEngine(Engine):
         with self.lock:
             worker = threading.Thread(target=run, daemon=True)
             worker.start()
-            yield from streamer
-            worker.join()
+            try:
+                yield from streamer
+            finally:
+                stop.set()
+                worker.join()
         if errors:
             raise errors[0]
         new = result["out"][0, len(ids):].tolist()
