@@ -36,10 +36,13 @@ demo: $(STAMP)
 		ls $(DEMO)/runs/*/adapter/adapter_model.safetensors >/dev/null 2>&1 || $(BIN)/personatune train $(DEMO); \
 		ls $(DEMO)/runs/*/merged/config.json >/dev/null 2>&1 || $(BIN)/personatune merge $(DEMO); \
 		$(BIN)/personatune runs $(DEMO); \
+		ls $(DEMO)/export/*/Modelfile >/dev/null 2>&1 || $(BIN)/personatune export $(DEMO); \
 	fi
 	@echo
 	@echo "results: $(DEMO)/data/ (dataset card above, training files in $(DEMO)/data/07-dataset/)"
-	@if [ "$(TRAIN)" = "1" ]; then echo "         $(DEMO)/runs/ (adapter, metrics.jsonl, merged model)"; fi
+	@if [ "$(TRAIN)" = "1" ]; then echo "         $(DEMO)/runs/ (adapter, metrics.jsonl, merged model)"; \
+		echo "         $(DEMO)/export/ (GGUF files, Modelfile, verify.json)"; \
+		echo "talk to it: $(BIN)/personatune chat $(DEMO)    or serve it: $(BIN)/personatune serve $(DEMO)"; fi
 
 # Debian packages the tests drive for real: Go's text/template (Ollama TEMPLATE check) and Chromium
 # (the web page). Installed only when missing.

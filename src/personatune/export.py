@@ -55,7 +55,7 @@ class ExportResult:
         return "\n".join(lines)
 
 
-def _safetensors(folder: Path) -> dict[str, np.ndarray]:
+def read_safetensors(folder: Path) -> dict[str, np.ndarray]:
     from safetensors.numpy import load_file
 
     files = sorted(folder.glob("*.safetensors"))
@@ -67,7 +67,7 @@ def _safetensors(folder: Path) -> dict[str, np.ndarray]:
     return weights
 
 
-def _base_gguf(base_model: str) -> Path:
+def base_gguf(base_model: str) -> Path:
     from personatune.registry import resolve
 
     source = resolve(base_model)
@@ -101,7 +101,7 @@ def export(ws: Workspace, run_id: str | None = None, quants=("f16", "q8_0", "q4_
                         f"{', '.join(FLOAT_TYPES + tuple(QUANT_FTYPES))}")
     run_dir = find_run(ws, run_id)
     record = artifacts.read_json(run_dir / "run.json")
-    base_gguf = _base_gguf(record["base_model"])
+    source_gguf = base_gguf(record["base_model"])
     merged = run_dir / "merged"
     if not (merged / "config.json").exists():
         merged = merge(ws, run_dir.name, log=log)
@@ -111,10 +111,10 @@ def export(ws: Workspace, run_id: str | None = None, quants=("f16", "q8_0", "q4_
     template = AutoTokenizer.from_pretrained(str(merged)).chat_template
     stamp = {"personatune.run_id": run_dir.name, "personatune.base_model": record["base_model"]}
 
-    weights = _safetensors(merged)
+    weights = read_safetensors(merged)
     for kind in ["f16", *[q for q in quants if q in FLOAT_TYPES and q != "f16"]]:
         log(f"writing persona-{kind}.gguf")
-        result.files[kind] = write_model(weights, base_gguf, folder / f"persona-{kind}.gguf", kind, template,
+        result.files[kind] = write_model(weights, source_gguf, folder / f"persona-{kind}.gguf", kind, template,
                                          ws.name, stamp)
     del weights
     for kind in [q for q in quants if q in QUANT_FTYPES]:
@@ -124,9 +124,9 @@ def export(ws: Workspace, run_id: str | None = None, quants=("f16", "q8_0", "q4_
         adapter_dir = run_dir / "adapter"
         config = artifacts.read_json(adapter_dir / "adapter_config.json")
         log("writing base-f16.gguf and adapter-f16.gguf (LoRA only)")
-        result.files["base"] = write_model(_safetensors(materialize(record["base_model"])), base_gguf,
+        result.files["base"] = write_model(read_safetensors(materialize(record["base_model"])), source_gguf,
                                            folder / "base-f16.gguf", "f16", template, f"{ws.name} (base)", stamp)
-        result.files["adapter"] = write_adapter(_safetensors(adapter_dir), _lora_alpha(config), base_gguf,
+        result.files["adapter"] = write_adapter(read_safetensors(adapter_dir), _lora_alpha(config), source_gguf,
                                                 folder / "adapter-f16.gguf", f"{ws.name} (LoRA)")
     if verify:
         from personatune.verify import verify_export

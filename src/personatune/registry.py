@@ -176,6 +176,9 @@ def load_model(spec: str, dtype=None, device: str | None = None, **kwargs):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a per-tensor bar for a 135M model is noise in chat and logs
     source = resolve(spec)
     path = source.path if source.kind == "hub" else str(materialize(spec))
     local = _hub_kwargs(source)
