@@ -175,7 +175,6 @@ def load_model(spec: str, dtype=None, device: str | None = None, **kwargs):
     """(model, tokenizer) for any spec, reading the safetensors cache for GGUF files."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # a per-tensor bar for a 135M model is noise in chat and logs
