@@ -9,6 +9,7 @@ flags, `/set` in chat or the request body in serve.
 from __future__ import annotations
 
 import codecs
+import functools
 import os
 import threading
 from collections.abc import Iterator
@@ -161,17 +162,18 @@ class HFEngine(Engine):
             finally:
                 stop.set()
                 worker.join()
+                # Set under the lock, also when the reader stopped early, so `last` is this call's.
+                new = result["out"][0, len(ids):].tolist() if "out" in result else []
+                stopped = bool(new) and new[-1] in self.eos_ids
+                self.last = Finish("stop" if stopped or len(new) < budget else "length", len(ids), len(new))
         if errors:
             raise errors[0]
-        new = result["out"][0, len(ids):].tolist()
-        stopped = bool(new) and new[-1] in self.eos_ids
-        self.last = Finish("stop" if stopped or len(new) < budget else "length", len(ids), len(new))
 
     def greedy_ids(self, ids: list[int], n: int) -> list[int]:
         """The first `n` greedy tokens after `ids` (for parity checks); stops early at end of turn."""
         import torch
 
-        with torch.inference_mode():
+        with self.lock, torch.inference_mode():
             out = self.model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
                                       max_new_tokens=n, do_sample=False, temperature=None, top_p=None,
                                       top_k=None, repetition_penalty=1.0, eos_token_id=self.eos_ids,
@@ -227,6 +229,11 @@ class GGUFEngine(Engine):
     def count(self, messages: list[dict]) -> int:
         return len(self.prompt_ids(messages))
 
+    @functools.cached_property
+    def end_ids(self) -> list[int]:
+        """Every end-of-generation token (held back until min_new_tokens are out)."""
+        return [t for t in range(self.llm.n_vocab()) if self.is_end(t)]
+
     def is_end(self, token: int) -> bool:
         import llama_cpp
 
@@ -235,7 +242,7 @@ class GGUFEngine(Engine):
     def tokens(self, ids: list[int], settings: Settings, budget: int) -> Iterator[int]:
         import numpy as np
 
-        eog = [t for t in range(self.llm.n_vocab()) if self.is_end(t)] if settings.min_new_tokens else []
+        eog = self.end_ids if settings.min_new_tokens else []
         count = 0
 
         def hold_end(_input_ids, scores):
@@ -262,15 +269,17 @@ class GGUFEngine(Engine):
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         produced = 0
         with self.lock:
-            for token in self.tokens(ids, settings, budget):
-                produced += 1
-                piece = decoder.decode(self.llm.detokenize([token], special=False))
-                if piece:
-                    yield piece
-            tail = decoder.decode(b"", final=True)
-            if tail:
-                yield tail
-        self.last = Finish("length" if produced >= budget else "stop", len(ids), produced)
+            try:
+                for token in self.tokens(ids, settings, budget):
+                    produced += 1
+                    piece = decoder.decode(self.llm.detokenize([token], special=False))
+                    if piece:
+                        yield piece
+                tail = decoder.decode(b"", final=True)
+                if tail:
+                    yield tail
+            finally:  # under the lock, also when the reader stopped early
+                self.last = Finish("length" if produced >= budget else "stop", len(ids), produced)
 
     def greedy_ids(self, ids: list[int], n: int) -> list[int]:
         settings = Settings(temperature=0.0, repetition_penalty=1.0, max_new_tokens=n)

@@ -71,7 +71,10 @@ class Persona:
             return self._index
 
     def system(self, toggles: Toggles, query: str, client_system: str | None = None) -> tuple[str, list[dict]]:
-        base = client_system or (self.card if toggles.card and self.card else self.plain_system)
+        # Front ends often send their own system message ("You are a helpful assistant"): with the
+        # card on it follows the card instead of silently replacing it.
+        base = self.card if toggles.card and self.card else (None if client_system else self.plain_system)
+        base = "\n\n".join(part for part in (base, client_system) if part)
         if not toggles.rag or not query.strip():
             return base, []
         from personatune.rag import format_context
@@ -97,6 +100,7 @@ def validate_messages(messages) -> list[dict]:
         if not isinstance(message, dict):
             raise UserError(f"messages[{i}] must be an object with role and content")
         role, content = message.get("role"), message.get("content")
+        role = "system" if role == "developer" else role  # newer OpenAI clients say developer
         if role not in ("system", "user", "assistant"):
             raise UserError(f"messages[{i}].role must be system, user or assistant, not {role!r}")
         if isinstance(content, list):  # OpenAI content parts: keep the text ones

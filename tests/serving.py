@@ -1,0 +1,29 @@
+"""A live `personatune serve` for tests: the real small model, a server thread on a free loopback port."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+
+SMALL_MODEL = "smollm2-135m-instruct"
+
+
+def small_engines(*names: str) -> dict:
+    """One loaded model behind several names: each Engine has its own lock, so the names answer
+    side by side like two different models would."""
+    from personatune.generation import HFEngine
+    from personatune.registry import load_model
+
+    model, tokenizer = load_model(SMALL_MODEL)
+    return {name: HFEngine(model, tokenizer, name) for name in names}
+
+
+@contextmanager
+def running(server):
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
