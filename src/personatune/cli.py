@@ -173,6 +173,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from personatune.evaluate import Settings, evaluate
+    from personatune.settings import resolve
+    from personatune.workspace import Workspace
+
+    ws = Workspace.open(args.dir)
+    settings = resolve(Settings, ws.section("eval"), flags_for(Settings, args), where=f"{ws.config_path} [eval]")
+    folder = evaluate(ws, args.run, settings)
+    print(f"report: {folder / 'report.html'}")
+    print(f"talk to it: personatune chat {ws.root}")
+    return 0
+
+
+def cmd_rate(args: argparse.Namespace) -> int:
+    from personatune.rating import run_rate
+    from personatune.workspace import Workspace
+
+    ws = Workspace.open(args.dir)
+    run_rate(ws.root, a=args.a, b=args.b, eval_id=args.eval, host=args.host, port=args.port,
+             allow_remote=args.allow_remote, rater=args.rater, seed=args.seed)
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from personatune.settings import resolve
     from personatune.stages import STAGES
@@ -315,6 +338,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rag", action=argparse.BooleanOptionalAction, default=True, help="retrieval on by default")
     add_flags(p, GenerationSettings)
     p.set_defaults(func=cmd_serve)
+
+    from personatune.evaluate import Settings as EvalSettings
+
+    p = sub.add_parser("eval", help="measure identity, opinions, tasks, bleed, verbatim recall and length drift "
+                       "per variant; eval.json + an HTML report")
+    p.add_argument("dir")
+    p.add_argument("--run", help="run id or prefix (default: the latest run)")
+    add_flags(p, EvalSettings)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("rate", help="blind side-by-side rating of two variants' answers in the browser; "
+                       "win rates with confidence intervals")
+    p.add_argument("dir")
+    p.add_argument("--a", default="tuned", help="first variant (default: %(default)s)")
+    p.add_argument("--b", default="base", help="second variant (default: %(default)s)")
+    p.add_argument("--eval", help="eval id (default: the latest)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    p.add_argument("--port", type=int, default=8001, help="port (default: %(default)s)")
+    p.add_argument("--allow-remote", action="store_true", help="required to bind an address other than loopback")
+    p.add_argument("--rater", help="your name, stored with each vote")
+    p.add_argument("--seed", type=int, default=0, help="order and sides of the pairs (default: %(default)s)")
+    p.set_defaults(func=cmd_rate)
 
     p = sub.add_parser("config", help="print every stage setting with its value and help")
     p.add_argument("dir", nargs="?", help="workspace whose persona.yaml to resolve (default: show defaults)")

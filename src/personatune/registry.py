@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -153,7 +154,7 @@ def materialize(spec: str) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     print(f"personatune: dequantizing {Path(source.path).name} once into {folder} (later loads reuse it)",
-          flush=True)
+          file=sys.stderr, flush=True)
     parent, name = str(Path(source.path).parent), Path(source.path).name
     model = AutoModelForCausalLM.from_pretrained(parent, gguf_file=name, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(parent, gguf_file=name)

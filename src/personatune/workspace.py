@@ -22,7 +22,7 @@ from personatune.registry import DEFAULT_BASE
 CONFIG_NAME = "persona.yaml"
 OVERRIDES_NAME = "labels.override.jsonl"
 
-_TOP_LEVEL = {"name", "base_model", "sources", "gold_labels", "probes", "label_overrides", "train", "rag", "generate"}
+_TOP_LEVEL = {"name", "base_model", "sources", "gold_labels", "probes", "label_overrides", "train", "rag", "generate", "eval"}
 
 
 @dataclass
