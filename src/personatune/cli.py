@@ -186,6 +186,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from personatune.sweep import parse_assignments, parse_grid, sweep
+    from personatune.workspace import Workspace
+
+    try:
+        ratios = [int(r) for r in args.ratios.split(",") if r.strip()]
+    except ValueError:
+        raise UserError(f"--ratios {args.ratios!r}: expected whole numbers, e.g. 1,3,10,15") from None
+    sweep(Workspace.open(args.dir), ratios, parse_grid(args.gen), parse_assignments(args.train_set, "--train-set"),
+          parse_assignments(args.eval_set, "--eval-set"))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    import json
+
+    from personatune.compare import compare, format_compare
+    from personatune.workspace import Workspace
+
+    result = compare(Workspace.open(args.dir), args.a, args.b, variant=args.variant)
+    print(json.dumps(result, indent=2) if args.json else format_compare(result))
+    return 0
+
+
 def cmd_rate(args: argparse.Namespace) -> int:
     from personatune.rating import run_rate
     from personatune.workspace import Workspace
@@ -347,6 +371,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", help="run id or prefix (default: the latest run)")
     add_flags(p, EvalSettings)
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("sweep", help="train and evaluate several replication ratios; the dial plot and a "
+                       "recommended ratio; optionally a generation-settings grid")
+    p.add_argument("dir")
+    p.add_argument("--ratios", default="1,3,10,15", help="ratios to try (default: %(default)s)")
+    p.add_argument("--gen", nargs="*", metavar="NAME=V1,V2",
+                   help="generation grid on the recommended run, e.g. temperature=0.3,0.7 "
+                   "repetition_penalty=1.0,1.2 min_new_tokens=0,32")
+    p.add_argument("--train-set", action="append", metavar="KEY=VALUE", help="train setting for every run, repeatable")
+    p.add_argument("--eval-set", action="append", metavar="KEY=VALUE", help="eval setting for every eval, repeatable")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("compare", help="metric changes from A to B (B minus A) on the same probes, with paired "
+                       "bootstrap 95%% intervals")
+    p.add_argument("dir")
+    p.add_argument("a", help="run id or eval id (or a prefix); a run means its latest eval")
+    p.add_argument("b", help="run id or eval id (or a prefix); a run means its latest eval")
+    p.add_argument("--variant", default="tuned", help="variant to compare (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("rate", help="blind side-by-side rating of two variants' answers in the browser; "
                        "win rates with confidence intervals")

@@ -50,10 +50,26 @@ class Settings(BaseSettings):
     verbatim: int = setting(16, help="training questions asked back (verbatim recall, length drift)")
     verbatim_tokens: int = setting(192, help="tokens per verbatim answer: room for a training-length answer")
     seed: int = setting(0, help="sampling of prompts")
+    judge_url: str = setting("", help="OpenAI-compatible endpoint of an optional LLM judge, e.g. "
+                             "http://127.0.0.1:8080/v1 (empty: off)")
+    judge_model: str = setting("", help="model name the judge endpoint serves")
+    judge_key_env: str = setting("", help="environment variable holding the judge's API key (empty: none)")
+    judge_sets: list[str] = setting(default_factory=lambda: ["identity", "opinions", "general", "transfer"],
+                                    help="sets the judge scores")
+    judge_limit: int = setting(0, help="judge at most N prompts per set, the same for every variant (0: all)")
 
     def problems(self) -> list[str]:
+        from personatune.judge import KIND_OF_SET
+
         unknown = [v for v in self.variants if v not in VARIANTS]
         out = [f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}"] if unknown else []
+        if self.judge_url and not self.judge_model:
+            out.append("judge_url needs judge_model")
+        if self.judge_limit < 0:
+            out.append("judge_limit must be >= 0")
+        bad_sets = [s for s in self.judge_sets if s not in KIND_OF_SET]
+        if bad_sets:
+            out.append(f"judge_sets: unknown set(s) {', '.join(bad_sets)}")
         if self.max_new_tokens < 1 or self.batch_size < 1:
             out.append("max_new_tokens and batch_size must be >= 1")
         return out
@@ -160,6 +176,12 @@ def evaluate(ws: Workspace, run_id: str | None = None, settings: Settings | None
     train = artifacts.read_jsonl(build / "train.jsonl")
     heldout = artifacts.read_jsonl(build / "heldout.jsonl") if (build / "heldout.jsonl").exists() else []
     items = build_items(ws, settings, train, heldout)
+    from personatune.judge import make_judge
+
+    judge = make_judge(settings.judge_url, settings.judge_model, settings.judge_key_env or None)
+    if judge is not None:  # a misconfigured judge fails here, before minutes of generation
+        judge.check()
+        log(f"judge: {judge.model} at {judge.base_url}")
     engines = _engines(ws, run_dir, settings, settings.variants, log)
     persona = Persona(ws, log=log)
     gen = GenSettings(temperature=0.0, repetition_penalty=settings.repetition_penalty,
@@ -197,6 +219,13 @@ def evaluate(ws: Workspace, run_id: str | None = None, settings: Settings | None
     log("scoring")
     nll = _likelihoods(ws, engines, items, heldout)
     result = score_all(ws, items, answers, train, nll, settings.variants, log=log)
+    if judge is not None:
+        from personatune.judge import judge_answers, record
+
+        by_id = {name: {i.id: i for i in group} for name, group in items.items()}
+        scores = judge_answers(judge, answers, by_id, persona.card, sets=settings.judge_sets,
+                               limit=settings.judge_limit or None)
+        record(result, scores, judge, answers=answers)
     eval_id = time.strftime("%Y%m%d-%H%M%S")
     folder = ws.root / "eval" / eval_id
     result.update({"eval_id": eval_id, "run_id": run_dir.name, "settings": settings.to_dict(),
