@@ -41,7 +41,7 @@ TASK_VARIANTS = ("base", "tuned")
 class Settings(BaseSettings):
     variants: list[str] = setting(default_factory=lambda: list(VARIANTS), help="variants to compare")
     model: str = setting("merged", help="the tuned model: merged | adapter | gguf[:TYPE]")
-    max_new_tokens: int = setting(64, help="tokens per answer (greedy)")
+    max_new_tokens: int = setting(48, help="tokens per answer (greedy); probes and tasks need a few sentences")
     repetition_penalty: float = setting(1.15, help="as at chat time")
     batch_size: int = setting(16, help="prompts generated together (HF backend)")
     general: int = setting(60, help="built-in general-instruction prompts (task retention)")
@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     transfer: int = setting(8, help="task-transfer prompts in the person's voice")
     verbatim: int = setting(16, help="training questions asked back (verbatim recall, length drift)")
     verbatim_tokens: int = setting(192, help="tokens per verbatim answer: room for a training-length answer")
+    nll_rows: int = setting(32, help="held-out instructional pairs scored for likelihood (a seeded sample)")
     seed: int = setting(0, help="sampling of prompts")
     judge_url: str = setting("", help="OpenAI-compatible endpoint of an optional LLM judge, e.g. "
                              "http://127.0.0.1:8080/v1 (empty: off)")
@@ -149,13 +150,16 @@ def _toggles(variant: str):
 
 
 def _engines(ws: Workspace, run_dir: Path, settings: Settings, variants: list[str], log):
-    from personatune.generation import open_engine
+    from personatune.generation import export_dir, open_engine
 
     engines = {}
     if any(not v.startswith("tuned") for v in variants):
-        engines["base"] = open_engine(ws, "base", log=log)
+        # With the tuned model on llama.cpp, the base runs there too when the export wrote it.
+        base_gguf = export_dir(ws, run_dir) / "base-f16.gguf"
+        use_gguf = settings.model.startswith("gguf") and base_gguf.exists()
+        engines["base"] = open_engine(ws, str(base_gguf) if use_gguf else "base", name="base", log=log)
     if any(v.startswith("tuned") for v in variants):
-        engines["tuned"] = open_engine(ws, settings.model, run=run_dir.name, log=log)
+        engines["tuned"] = open_engine(ws, settings.model, run=run_dir.name, name="tuned", log=log)
     return engines
 
 
@@ -217,7 +221,10 @@ def evaluate(ws: Workspace, run_id: str | None = None, settings: Settings | None
                             "answer": text.strip(), "tokens": n,
                             "passages": [{"where": h["where"], "text": h["text"]} for h in prompt.passages]})
     log("scoring")
-    nll = _likelihoods(ws, engines, items, heldout)
+    instructional = [r for r in heldout if r.get("label") == "instructional"]
+    sample = random.Random(settings.seed).sample(instructional, min(settings.nll_rows, len(instructional)))
+    nll = _likelihoods(ws, engines, items, [r for r in heldout if r.get("label") != "instructional"] + sample,
+                       run_dir.name)
     result = score_all(ws, items, answers, train, nll, settings.variants, log=log)
     if judge is not None:
         from personatune.judge import judge_answers, record
@@ -240,7 +247,8 @@ def evaluate(ws: Workspace, run_id: str | None = None, settings: Settings | None
     return folder
 
 
-def _likelihoods(ws: Workspace, engines: dict, items: dict[str, list[Item]], heldout: list[dict]) -> dict:
+def _likelihoods(ws: Workspace, engines: dict, items: dict[str, list[Item]], heldout: list[dict],
+                 run_id: str) -> dict:
     """Held-out persona and instructional answer NLL under base and tuned (trained system prompt)."""
     from personatune.generation import HFEngine
     from personatune.prompting import Persona
@@ -253,10 +261,12 @@ def _likelihoods(ws: Workspace, engines: dict, items: dict[str, list[Item]], hel
     persona = [convo(i.question, i.reference) for i in items["identity"] + items["opinions"] if i.reference]
     persona += [convo(r["question"], r["answer"]) for r in heldout if r.get("label") == "persona"]
     instruction = [convo(r["question"], r["answer"]) for r in heldout if r.get("label") == "instructional"]
+    from personatune.generation import open_engine
+
     out: dict = {}
     for key, engine in engines.items():
-        if not isinstance(engine, HFEngine):
-            continue  # llama.cpp gives no cheap teacher-forced likelihoods here; reported as missing
+        if not isinstance(engine, HFEngine):  # likelihoods come from the Hugging Face twin of a GGUF
+            engine = open_engine(ws, "base" if key == "base" else "merged", run=run_id, log=lambda _: None)
         out[key] = {"persona_nll": engine.answer_nll(persona) if persona else [],
                     "instruction_nll": engine.answer_nll(instruction) if instruction else []}
     return out
