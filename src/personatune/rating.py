@@ -15,12 +15,10 @@ import random
 import secrets
 import socket
 import sqlite3
-import sys
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -322,10 +320,8 @@ def describe(result: dict) -> str:
 # ---------------------------------------------------------------------------------------- server
 
 
-class RateServer(ThreadingHTTPServer):
+class RateServer(serve.LocalServer):
     """The rating page and its small JSON API for one eval and one pair of variants."""
-
-    daemon_threads = True
 
     def __init__(self, host: str, port: int, store: RatingStore, eval_id: str, answers: list[dict], a: str, b: str,
                  rater: str | None, seed: int, allow_remote: bool, log):
@@ -342,15 +338,6 @@ class RateServer(ThreadingHTTPServer):
         self.tokens = {pair.key: token for token, pair in self.by_token.items()}
         self.voting = threading.Lock()  # "not yet rated, then store" must not interleave
         super().__init__((host.strip("[]"), port), RateHandler)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
-
-    def handle_error(self, request, client_address) -> None:
-        exc = sys.exc_info()[1]
-        self.log(f"error: connection from {client_address[0]}: {type(exc).__name__}: {exc}")
 
     def rated(self, rater: str | None) -> set[tuple[str, str]]:
         return {(r.set, r.prompt_id) for r in self.store.ratings(self.eval_id, (self.a, self.b)) if r.rater == rater}

@@ -204,8 +204,24 @@ class Generation:
         return Finish("length", self.engine.count(self.messages), self.produced)
 
 
-class Server(ThreadingHTTPServer):
+class LocalServer(ThreadingHTTPServer):
+    """A threading HTTP server that knows its URL and logs a failed connection in one line."""
+
     daemon_threads = True
+    log = staticmethod(print)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+    def handle_error(self, request, client_address) -> None:
+        """Anything that escapes a handler is one log line, not a traceback on the console."""
+        exc = sys.exc_info()[1]
+        self.log(f"error: connection from {client_address[0]}: {type(exc).__name__}: {exc}")
+
+
+class Server(LocalServer):
     request_queue_size = 64  # listen backlog: a burst of clients waits in the kernel, not refused
 
     def __init__(self, host: str, port: int, persona: Persona, engines: dict[str, Engine], token: str | None,
@@ -220,15 +236,6 @@ class Server(ThreadingHTTPServer):
         self.page = resources.files("personatune").joinpath("web/index.html").read_bytes()
         super().__init__((host.strip("[]"), port), Handler)
 
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
-
-    def handle_error(self, request, client_address) -> None:
-        """Anything that escapes a handler is one log line, not a traceback on the console."""
-        exc = sys.exc_info()[1]
-        self.log(f"error: connection from {client_address[0]}: {type(exc).__name__}: {exc}")
 
 
 class Handler(BaseHTTPRequestHandler):
