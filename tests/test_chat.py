@@ -95,3 +95,16 @@ def test_chat_command_streams_answers_from_the_real_model(example_built, monkeyp
     assert out.count("Marta Kowalczyk> ") == 2 and "tok/s" in out and "passages (/sources)" in out
     answers = [line.split("> ", 1)[1] for line in out.splitlines() if line.startswith("Marta Kowalczyk> ")]
     assert all(a.strip() for a in answers)
+
+
+def test_repetition_penalty_spares_the_prompt_and_hits_the_answer():
+    import torch
+
+    from personatune.generation import AnswerRepetitionPenalty
+
+    scores = torch.tensor([[2.0, -1.0, 3.0, 0.5]])
+    penalty = AnswerRepetitionPenalty(2.0, prompt_length=2)
+    prompt_only = torch.tensor([[0, 2]])
+    assert torch.equal(penalty(prompt_only, scores.clone()), scores)  # passages in the prompt stay quotable
+    out = penalty(torch.tensor([[0, 2, 2, 1]]), scores.clone())  # the answer so far used tokens 2 and 1
+    assert out.tolist() == [[2.0, -2.0, 1.5, 0.5]]

@@ -25,7 +25,8 @@ from personatune.settings import setting
 class Settings(BaseSettings):
     temperature: float = setting(0.7, help="sampling temperature; 0 = greedy (deterministic)")
     top_p: float = setting(0.9, help="nucleus sampling: keep the smallest set of tokens with this much probability")
-    repetition_penalty: float = setting(1.15, help="> 1 discourages repeating tokens already in the text")
+    repetition_penalty: float = setting(1.15, help="> 1 discourages repeating tokens the answer already used "
+                                        "(not the prompt: retrieved passages stay free to quote)")
     min_new_tokens: int = setting(0, help="never stop before this many new tokens")
     max_new_tokens: int = setting(256, help="stop after this many new tokens")
     context: int = setting(2048, help="context window used for prompt + answer (history is trimmed to fit)")
@@ -87,6 +88,34 @@ class Engine:
         return min(settings.context, self.max_context)
 
 
+class AnswerRepetitionPenalty:
+    """CTRL-style repetition penalty over the generated tokens only.
+
+    transformers' own `repetition_penalty` also counts the prompt, and with retrieval the prompt
+    holds the passages whose facts the answer should repeat; llama.cpp's penalty likewise looks
+    only at recent output. Positive logits are divided by the penalty, negative ones multiplied.
+    """
+
+    def __init__(self, penalty: float, prompt_length: int):
+        self.penalty, self.prompt_length = penalty, prompt_length
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        produced = input_ids[:, self.prompt_length:]
+        if produced.shape[1] == 0 or self.penalty == 1.0:
+            return scores
+        picked = torch.gather(scores, 1, produced)
+        picked = torch.where(picked < 0, picked * self.penalty, picked / self.penalty)
+        return scores.scatter(1, produced, picked)
+
+
+def _answer_penalty(penalty: float, prompt_length: int):
+    from transformers import LogitsProcessorList
+
+    return LogitsProcessorList([AnswerRepetitionPenalty(penalty, prompt_length)])
+
+
 class _Stop:
     """A transformers stopping criterion that ends generation when the reader has gone."""
 
@@ -133,7 +162,7 @@ class HFEngine(Engine):
         sampling = settings.temperature > 0
         kwargs = dict(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), streamer=streamer,
                       max_new_tokens=budget, min_new_tokens=min(settings.min_new_tokens, budget),
-                      do_sample=sampling, repetition_penalty=settings.repetition_penalty,
+                      do_sample=sampling, logits_processor=_answer_penalty(settings.repetition_penalty, len(ids)),
                       eos_token_id=self.eos_ids, pad_token_id=self.pad_id)
         if sampling:
             kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=0)
@@ -197,7 +226,8 @@ class HFEngine(Engine):
                 budget = max(1, min(settings.max_new_tokens, self.context_for(settings) - width))
                 result = self.model.generate(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device),
                                              max_new_tokens=budget, min_new_tokens=min(settings.min_new_tokens, budget),
-                                             do_sample=sampling, repetition_penalty=settings.repetition_penalty,
+                                             do_sample=sampling,
+                                             logits_processor=_answer_penalty(settings.repetition_penalty, width),
                                              eos_token_id=self.eos_ids, pad_token_id=self.pad_id, **extra)
                 for row, i in enumerate(chunk):
                     new = result[row, width:].tolist()
