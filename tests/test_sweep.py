@@ -31,12 +31,14 @@ def test_generation_grid_flags_are_checked():
 
 @pytest.mark.integration
 def test_sweep_trains_evaluates_recommends_and_restores(example_ws, capsys):  # ~3 min: two tiny runs
+    from personatune import artifacts
     from personatune.cli import main
     from personatune.pipeline import read_record, run_pipeline
 
     ws = example_ws
     run_pipeline(ws, log=lambda _: None)
-    own_build = read_record(ws.stage_dir("build"))["output_hash"]
+    # The rows themselves, not the folder hash: report.json records how many seconds the stage took.
+    own_train = artifacts.sha256_file(ws.stage_dir("build") / "train.jsonl")
     code = main(["sweep", str(ws.root), "--ratios", "1,3", "--gen", "temperature=0,0.8",
                  "--train-set", "max_steps=1", "--train-set", "batch_size=4", "--train-set", "max_length=160",
                  "--train-set", "eval_every=0", "--train-set", "save_every=0", "--train-set", "warmup_steps=0",
@@ -53,5 +55,6 @@ def test_sweep_trains_evaluates_recommends_and_restores(example_ws, capsys):  # 
     assert page.count("data:image/png;base64,") == 2 and "Recommended ratio" in page
     runs = {p.name: json.loads((p / "run.json").read_text()) for p in (ws.root / "runs").iterdir()}
     assert sorted(r["sweep"]["ratio"] for r in runs.values()) == [1, 3]
-    assert read_record(ws.stage_dir("build"))["output_hash"] == own_build  # the workspace's own ratio is back
+    assert artifacts.sha256_file(ws.stage_dir("build") / "train.jsonl") == own_train  # its own ratio is back
+    assert read_record(ws.stage_dir("build"))["settings"]["ratio"] == "10"
     assert "recommended ratio" in capsys.readouterr().out

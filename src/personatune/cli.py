@@ -138,6 +138,13 @@ def _generation(ws, args: argparse.Namespace):
     return resolve(Settings, ws.section("generate"), flags_for(Settings, args), where=f"{ws.config_path} [generate]")
 
 
+def _add_bind_flags(p: argparse.ArgumentParser, port: int) -> None:
+    """Where a local web server listens: loopback unless the user says otherwise."""
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    p.add_argument("--port", type=int, default=port, help="port (default: %(default)s; 0 = any free port)")
+    p.add_argument("--allow-remote", action="store_true", help="required to bind an address other than loopback")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from personatune.export import export
     from personatune.workspace import Workspace
@@ -221,15 +228,24 @@ def cmd_rate(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
+    from personatune.evaluate import Settings as EvalSettings
+    from personatune.generation import Settings as GenerationSettings
+    from personatune.rag import Settings as RagSettings
     from personatune.settings import resolve
     from personatune.stages import STAGES
+    from personatune.train import Settings as TrainSettings
     from personatune.workspace import Workspace
 
     ws = Workspace.open(args.dir) if args.dir else None
-    for name, spec in STAGES.items():
-        print(f"{name}:  # {spec.summary}")
-        resolved = resolve(spec.settings, ws.section(name)) if ws else None
-        for field, default, help_text in describe(spec.settings):
+    sections = [(name, spec.settings, spec.summary) for name, spec in STAGES.items()]
+    sections += [("train", TrainSettings, "LoRA fine-tuning (personatune train)"),
+                 ("rag", RagSettings, "retrieval over the person's material (chat, serve, eval)"),
+                 ("generate", GenerationSettings, "generation in chat, serve and the Modelfile"),
+                 ("eval", EvalSettings, "the evaluation suite (personatune eval, sweep)")]
+    for name, cls, summary in sections:
+        print(f"{name}:  # {summary}")
+        resolved = resolve(cls, ws.section(name)) if ws else None
+        for field, default, help_text in describe(cls):
             value = getattr(resolved, field) if resolved else default
             print(f"  {field}: {value!r}  # {help_text}")
     return 0
@@ -349,9 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a model to serve, repeatable; the first is the default (default: merged and base); "
                    + model_help.replace(" (default: %(default)s)", ""))
     p.add_argument("--run", help="run id or prefix (default: the latest run)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
-    p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s; 0 = any free port)")
-    p.add_argument("--allow-remote", action="store_true", help="required to bind an address other than loopback")
+    _add_bind_flags(p, port=8000)
     p.add_argument("--token", default=None, help="require `Authorization: Bearer TOKEN` (or set PERSONATUNE_API_TOKEN)")
     p.add_argument("--max-body-kb", type=int, default=256, help="largest request body accepted (default: %(default)s)")
     p.add_argument("--max-tokens", type=int, default=1024, help="cap on max_tokens per request (default: %(default)s)")
@@ -398,9 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--a", default="tuned", help="first variant (default: %(default)s)")
     p.add_argument("--b", default="base", help="second variant (default: %(default)s)")
     p.add_argument("--eval", help="eval id (default: the latest)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
-    p.add_argument("--port", type=int, default=8001, help="port (default: %(default)s)")
-    p.add_argument("--allow-remote", action="store_true", help="required to bind an address other than loopback")
+    _add_bind_flags(p, port=8001)
     p.add_argument("--rater", help="your name, stored with each vote")
     p.add_argument("--seed", type=int, default=0, help="order and sides of the pairs (default: %(default)s)")
     p.set_defaults(func=cmd_rate)

@@ -13,7 +13,7 @@ import functools
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from personatune.errors import UserError
@@ -383,10 +383,6 @@ class GGUFEngine(Engine):
         settings = Settings(temperature=0.0, repetition_penalty=1.0, max_new_tokens=n)
         with self.lock:
             return list(self.tokens(ids, settings, n))
-
-
-def greedy(settings: Settings) -> Settings:
-    return replace(settings, temperature=0.0)
 
 
 def export_dir(ws, run_dir: Path) -> Path:

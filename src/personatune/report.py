@@ -22,21 +22,28 @@ FAILURE_METRICS = [("bleed_rate", "bleed (neutral prompts)"), ("copied_8gram_sha
                    ("general_accuracy", "general tasks correct")]
 
 
-def _png(fig) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
-def _bars(result: dict, metrics: list[tuple[str, str]], title: str) -> str | None:
+def pyplot():
+    """matplotlib's pyplot on the file-only backend (no display on a server or in CI)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def png(fig) -> str:
+    """A figure as an inline data URL, so a report is one self-contained file."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    pyplot().close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _bars(result: dict, metrics: list[tuple[str, str]], title: str) -> str | None:
     import numpy as np
+
+    plt = pyplot()
 
     variants = result["variants"]
     shown = [(k, label) for k, label in metrics if any(result["metrics"].get(v, {}).get(k) is not None for v in variants)]
@@ -63,15 +70,13 @@ def _bars(result: dict, metrics: list[tuple[str, str]], title: str) -> str | Non
     ax.set_title(title, fontsize=11)
     ax.legend(fontsize=8, ncols=len(variants), loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
-    return _png(fig)
+    return png(fig)
 
 
 def _lengths(result: dict) -> str | None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+
+    plt = pyplot()
 
     lengths = result.get("lengths") or {}
     training = lengths.get("training") or []
@@ -89,15 +94,13 @@ def _lengths(result: dict) -> str | None:
     ax.set_title("Length drift: persona answers against the training answers", fontsize=11)
     ax.legend(fontsize=8, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
-    return _png(fig)
+    return png(fig)
 
 
 def _nll(result: dict) -> str | None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+
+    plt = pyplot()
 
     rows = [(v, result["metrics"].get(v, {})) for v in ("base", "tuned")]
     keys = [("persona_nll", "held-out persona answers"), ("instruction_nll", "held-out instructional answers")]
@@ -112,7 +115,7 @@ def _nll(result: dict) -> str | None:
     ax.set_title("Likelihood of held-out answers", fontsize=11)
     ax.legend(fontsize=8, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
-    return _png(fig)
+    return png(fig)
 
 
 def _table(result: dict) -> str:

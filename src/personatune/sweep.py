@@ -13,9 +13,7 @@ own build and dataset outputs are restored at the end.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import itertools
 import time
 from pathlib import Path
@@ -24,6 +22,7 @@ import numpy as np
 
 from personatune import artifacts
 from personatune.errors import UserError
+from personatune.report import png
 from personatune.workspace import Workspace
 
 PERSONA_SCORE = ("identity_recall", "opinion_alignment")
@@ -172,20 +171,10 @@ def generation_grid(ws: Workspace, run_id: str, grid: dict[str, list[str]], eval
     return rows
 
 
-def _png(fig) -> str:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
 def dial_plot(rows: list[dict]) -> str:
-    import matplotlib
+    from personatune.report import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     ratios = [r["ratio"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), sharex=True)
@@ -208,14 +197,13 @@ def dial_plot(rows: list[dict]) -> str:
         ax.set_ylim(0, 1.05)
         ax.legend(fontsize=8, frameon=False)
         ax.spines[["top", "right"]].set_visible(False)
-    return _png(fig)
+    return png(fig)
 
 
 def grid_plot(grid_rows: list[dict]) -> str | None:
-    import matplotlib
+    from personatune.report import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     if not grid_rows:
         return None
@@ -231,7 +219,7 @@ def grid_plot(grid_rows: list[dict]) -> str | None:
     left.set_yticks(ys, labels, fontsize=8)
     for ax in (left, right):
         ax.spines[["top", "right"]].set_visible(False)
-    return _png(fig)
+    return png(fig)
 
 
 def render(record: dict) -> str:
