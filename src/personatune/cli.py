@@ -150,6 +150,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     from personatune.workspace import Workspace
 
     ws = Workspace.open(args.dir)
+    if args.web:
+        from personatune.web_export import export_web
+
+        dtypes = [d.strip().lower() for d in args.web_dtypes.split(",") if d.strip()]
+        result = export_web(ws, args.run, args.out, dtypes, verify=not args.no_verify, settings=_generation(ws, args))
+        print(result.summary())
+        return 0 if result.ok else 1
+    if args.out:
+        raise UserError("--out goes with --web; GGUF files are written to DIR/export/<run>/")
     quants = [q.strip().lower() for q in args.quant.split(",") if q.strip()]
     result = export(ws, args.run, quants, adapter=not args.no_adapter, verify=not args.no_verify,
                     settings=_generation(ws, args))
@@ -343,7 +352,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated GGUF types: f32, f16, bf16, q8_0, q4_0, q4_k_m, q5_k_m, ... "
                    "(default: f16,q8_0,q4_k_m)")
     p.add_argument("--no-adapter", action="store_true", help="skip the LoRA-only GGUF adapter")
-    p.add_argument("--no-verify", action="store_true", help="skip the llama.cpp parity check")
+    p.add_argument("--no-verify", action="store_true", help="skip the parity check (llama.cpp, or onnxruntime with --web)")
+    p.add_argument("--web", action="store_true", help="instead: a static web page that runs the model in the browser "
+                   "(ONNX + transformers.js, WebGPU or WASM), written to DIR/export/<run>/web/")
+    p.add_argument("--out", type=Path, help="with --web: the folder to write (default: DIR/export/<run>/web)")
+    p.add_argument("--web-dtypes", default="fp32,q8",
+                   help="with --web: ONNX files to write: fp32 (always), q8, q4 (default: %(default)s)")
     add_flags(p, GenerationSettings)
     p.set_defaults(func=cmd_export)
 

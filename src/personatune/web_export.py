@@ -1,0 +1,220 @@
+"""export --web: the merged model as a static folder that chats in the browser, no server, no install.
+
+    <out>/index.html                      the chat page (streams answers computed in the browser)
+    <out>/sw.js                           service worker: every file cached once loaded, so it works offline
+    <out>/persona.json                    name, persona card, generation settings, model files, parity probes
+    <out>/vendor/                         transformers.js + onnxruntime-web (JS and WASM), from the npm registry
+    <out>/models/persona/onnx/model.onnx             fp32: the parity reference
+    <out>/models/persona/onnx/model_quantized.onnx   q8: 8-bit block-quantized weights (what the page loads)
+    <out>/models/persona/onnx/model_q4.onnx          q4 (on request)
+    <out>/models/persona/{config,generation_config,tokenizer,tokenizer_config}.json
+    <out>/verify.json                     greedy parity of every file against the merged PyTorch model
+
+Parity is checked here with onnxruntime (the fp32 file must give the identical first 24 greedy
+tokens on every probe prompt, or the export fails) and again in the browser by the page's
+"check parity" button, which decodes the same token ids with the same runtime the visitor uses.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from personatune import artifacts
+from personatune.errors import UserError
+from personatune.workspace import Workspace
+
+# dtype (transformers.js's name) -> file name transformers.js looks for
+DTYPE_FILES = {"fp32": "model.onnx", "q8": "model_quantized.onnx", "q4": "model_q4.onnx"}
+DEFAULT_DTYPES = ("fp32", "q8")
+# below this greedy agreement with the PyTorch model the page loads fp32 by default instead
+QUANT_AGREEMENT_FLOOR = 0.5
+MARKER = "personatune-web-export"
+
+
+@dataclass
+class WebExport:
+    folder: Path
+    files: dict[str, Path] = field(default_factory=dict)
+    verify: dict = field(default_factory=dict)
+    default_dtype: str = "fp32"
+
+    @property
+    def ok(self) -> bool:
+        return all(check["ok"] for check in self.verify.get("files", {}).values())
+
+    def summary(self) -> str:
+        lines = [f"browser export in {self.folder}"]
+        for dtype, path in self.files.items():
+            line = f"  {dtype:5} {path.name:24} {path.stat().st_size / 2**20:8.1f} MiB"
+            check = self.verify.get("files", {}).get(dtype)
+            if check:
+                line += (f"   parity: {check['identical']}/{check['prompts']} identical, agreement "
+                         f"{check['agreement']:.2f}" + ("" if check["ok"] else "   FAILED"))
+            lines.append(line + ("   (page default)" if dtype == self.default_dtype else ""))
+        total = sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file())
+        lines.append(f"  folder: {total / 2**20:.0f} MiB in all; a visitor downloads the runtime and one model file")
+        lines.append(f"  try it: python -m http.server -d {self.folder} 8000   then open http://127.0.0.1:8000/")
+        return "\n".join(lines)
+
+
+def _resource(name: str) -> bytes:
+    return resources.files("personatune").joinpath("web", "browser", name).read_bytes()
+
+
+def _check_target(out: Path) -> None:
+    """Never replace a folder personatune did not write."""
+    if not out.exists():
+        return
+    marker = out / "persona.json"
+    try:
+        ours = marker.exists() and json.loads(marker.read_text(encoding="utf-8")).get("generator") == MARKER
+    except (OSError, ValueError):
+        ours = False
+    if not ours and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"{out} exists and is not a personatune browser export; choose another --out "
+                        "(nothing was written)")
+
+
+def _tokenizer_files(merged: Path, folder: Path, tokenizer, eos_ids: list[int]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(merged / "tokenizer.json", folder / "tokenizer.json")
+    config = json.loads((merged / "tokenizer_config.json").read_text(encoding="utf-8"))
+    # transformers.js reads the template from tokenizer_config.json; newer transformers keep it beside
+    config["chat_template"] = tokenizer.chat_template
+    artifacts.write_json(folder / "tokenizer_config.json", config)
+    model_config = json.loads((merged / "config.json").read_text(encoding="utf-8"))
+    artifacts.write_json(folder / "config.json", model_config)
+    generation = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": eos_ids,
+                  "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0]}
+    artifacts.write_json(folder / "generation_config.json", generation)
+
+
+def _quantize(source: Path, dtype: str, path: Path, log=print) -> Path:
+    """8- or 4-bit weights in blocks of 32 (MatMulNBits), activations left in fp32: the weight-only
+    scheme keeps greedy agreement far higher than onnxruntime's dynamic int8 (which also rounds
+    every activation to 8 bits) at the same size."""
+    import onnx
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    bits = {"q8": 8, "q4": 4}[dtype]
+    log(f"quantizing to {dtype} ({bits}-bit weights, blocks of 32)")
+    quantizer = MatMulNBitsQuantizer(onnx.load(str(source)), bits=bits, block_size=32, is_symmetric=True,
+                                     accuracy_level=4)
+    quantizer.process()
+    partial = path.with_name(path.name + ".partial")
+    quantizer.model.save_model_to_file(str(partial), False)
+    partial.replace(path)
+    return path
+
+
+def _quiet_quantizer_logs() -> None:
+    import logging
+
+    for name in ("onnxruntime.quantization.matmul_nbits_quantizer", "onnxruntime.quantization"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def export_web(ws: Workspace, run_id: str | None = None, out: Path | None = None, dtypes=DEFAULT_DTYPES,
+               verify: bool = True, settings=None, log=print) -> WebExport:
+    import torch
+
+    from personatune import npm_vendor
+    from personatune.generation import HFEngine, Settings, export_dir
+    from personatune.merge import merge
+    from personatune.onnx_model import OnnxDecoder, describe, export_onnx
+    from personatune.prompting import Persona
+    from personatune.registry import load_model
+    from personatune.train import find_run
+    from personatune.verify import PARITY_TOKENS, compare, parity_prompts
+
+    unknown = [d for d in dtypes if d not in DTYPE_FILES]
+    if unknown or "fp32" not in dtypes:
+        raise UserError(f"browser dtypes must include fp32 (the parity reference) and come from "
+                        f"{', '.join(DTYPE_FILES)}; got {', '.join(dtypes)}")
+    run_dir = find_run(ws, run_id)
+    record = artifacts.read_json(run_dir / "run.json")
+    out = Path(out) if out else export_dir(ws, run_dir) / "web"
+    _check_target(out)
+    merged = run_dir / "merged"
+    if not (merged / "config.json").exists():
+        merged = merge(ws, run_dir.name, log=log)
+    settings = settings or Settings()
+    _quiet_quantizer_logs()
+
+    model, tokenizer = load_model(str(merged), dtype=torch.float32)
+    log(f"model: {describe(model.config)}")
+    hf = HFEngine(model, tokenizer, "merged")
+    persona = Persona(ws, log=lambda _: None)
+    probes = parity_prompts(ws)
+    ids = [hf.prompt_ids(m) for m in probes]
+    log(f"reference: {len(probes)} probe prompts, {PARITY_TOKENS} greedy tokens each from the merged model")
+    reference = [hf.greedy_ids(i, PARITY_TOKENS) for i in ids]
+    eos_ids = list(hf.eos_ids)
+    result = WebExport(out)
+    with artifacts.atomic_dir(out) as tmp:
+        model_dir = tmp / "models" / "persona"
+        onnx_dir = model_dir / "onnx"
+        started = time.monotonic()
+        files = {"fp32": export_onnx(model, onnx_dir / DTYPE_FILES["fp32"], log=log)}
+        log(f"  model.onnx written in {time.monotonic() - started:.0f} s")
+        del hf, model
+        for dtype in dtypes:
+            if dtype != "fp32":
+                files[dtype] = _quantize(files["fp32"], dtype, onnx_dir / DTYPE_FILES[dtype], log=log)
+        _tokenizer_files(merged, model_dir, tokenizer, eos_ids)
+        checks: dict = {}
+        if verify:
+            from transformers import AutoConfig
+
+            config = AutoConfig.from_pretrained(str(merged))
+            for dtype, path in files.items():
+                decoder = OnnxDecoder(path, config, eos_ids)
+                started = time.monotonic()
+                outputs = [decoder.greedy_ids(i, PARITY_TOKENS) for i in ids]
+                seconds = time.monotonic() - started
+                check = {**compare(reference, outputs), "file": path.name, "outputs": outputs,
+                         "tokens_per_second": round(sum(map(len, outputs)) / max(seconds, 1e-9), 1)}
+                # full precision must match token for token; quantized files report their agreement
+                check["ok"] = check["identical"] == check["prompts"] if dtype == "fp32" else check["agreement"] > 0
+                checks[dtype] = check
+                log(f"  {path.name}: {check['identical']}/{check['prompts']} identical, agreement "
+                    f"{check['agreement']:.2f} (onnxruntime, {check['tokens_per_second']} tok/s)")
+        quantized = [d for d in ("q8", "q4") if d in files]
+        result.default_dtype = next((d for d in quantized if d not in checks
+                                     or checks[d]["agreement"] >= QUANT_AGREEMENT_FLOOR), "fp32")
+        log("vendoring the browser runtime (npm registry, cached after the first export)")
+        npm_vendor.vendor(tmp / "vendor", log=log)
+        export_id = f"{run_dir.name}-{int(time.time())}"
+        page = {
+            "generator": MARKER, "name": ws.name, "run": run_dir.name, "base_model": record["base_model"],
+            "export": {"id": export_id, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+            "system": {"card": persona.card, "plain": persona.plain_system},
+            "settings": {"temperature": settings.temperature, "top_p": settings.top_p,
+                         "repetition_penalty": settings.repetition_penalty,
+                         "max_new_tokens": settings.max_new_tokens},
+            "eos_token_ids": eos_ids,
+            "dtypes": [{"dtype": d, "file": p.name, "bytes": p.stat().st_size,
+                        "agreement": checks.get(d, {}).get("agreement")} for d, p in files.items()],
+            "default_dtype": result.default_dtype,
+            "parity": {"tokens": PARITY_TOKENS,
+                       "prompts": [{"messages": m, "ids": i, "reference": r}
+                                   for m, i, r in zip(probes, ids, reference)]},
+            "footer": f"{ws.name} · made with personatune from run {run_dir.name}",
+        }
+        artifacts.write_json(tmp / "persona.json", page)
+        (tmp / "index.html").write_bytes(_resource("index.html"))
+        (tmp / "sw.js").write_bytes(_resource("sw.js"))
+        if persona.card:
+            artifacts.write_text(tmp / "persona_card.md", persona.card + "\n")
+        result.verify = {"tokens": PARITY_TOKENS, "prompts": [m[-1]["content"] for m in probes],
+                         "reference": reference, "files": checks}
+        artifacts.write_json(tmp / "verify.json", result.verify)
+        if verify and not checks["fp32"]["ok"]:
+            log("fp32 parity FAILED: the folder is kept for inspection, but do not publish it")
+    result.files = {d: out / "models" / "persona" / "onnx" / p.name for d, p in files.items()}
+    return result
