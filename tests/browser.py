@@ -82,11 +82,12 @@ class Browser:
         message, _, self.buffer = self.buffer.partition(b"\0")
         return json.loads(message)
 
-    def open(self, url: str) -> Page:
+    def open(self, url: str, domains=("Page", "Runtime", "Log")) -> Page:
+        """A new tab at `url`; the DevTools domains whose events are wanted are on before it loads."""
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         page = Page(self, session)
-        for domain in ("Page", "Runtime", "Log"):
+        for domain in domains:
             page.call(f"{domain}.enable")
         page.call("Emulation.setDeviceMetricsOverride",
                   {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False})

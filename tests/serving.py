@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 SMALL_MODEL = "smollm2-135m-instruct"
 
@@ -27,3 +28,21 @@ def running(server):
     finally:
         server.shutdown()
         server.server_close()
+
+
+class StaticFolder(ThreadingHTTPServer):
+    """Any static host: files from one folder on a free loopback port; remembers every path asked for."""
+
+    def __init__(self, folder):
+        self.requests: list[str] = []
+        server = self
+
+        class Handler(SimpleHTTPRequestHandler):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, directory=str(folder), **kwargs)
+
+            def log_message(self, *_):
+                server.requests.append(self.path)
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}/"

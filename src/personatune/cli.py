@@ -356,8 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--web", action="store_true", help="instead: a static web page that runs the model in the browser "
                    "(ONNX + transformers.js, WebGPU or WASM), written to DIR/export/<run>/web/")
     p.add_argument("--out", type=Path, help="with --web: the folder to write (default: DIR/export/<run>/web)")
-    p.add_argument("--web-dtypes", default="fp32,q8",
-                   help="with --web: ONNX files to write: fp32 (always), q8, q4 (default: %(default)s)")
+    p.add_argument("--web-dtypes", default="fp32,fp16",
+                   help="with --web: ONNX files to write: fp32 (always), fp16 (fp16 weights), q8, q4 (8/4-bit weights) "
+                   "(default: %(default)s)")
     add_flags(p, GenerationSettings)
     p.set_defaults(func=cmd_export)
 

@@ -233,14 +233,33 @@ def fold_weight_transposes(path: Path) -> None:
     onnx.save(model, str(path))
 
 
-def quantize_int8(source: Path, path: Path, log=print) -> Path:
-    """Dynamic int8 quantization of every MatMul weight and the embedding (onnxruntime's quantizer)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+def half_weights(source: Path, path: Path, log=print) -> Path:
+    """The same graph with its weight matrices stored as fp16, each read through a Cast to fp32.
 
+    Half the download; onnxruntime folds the casts when the session starts, so the browser computes
+    in fp32 exactly as the full file does, from weights rounded once to fp16 (as GGUF f16 does)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    log(f"writing {path.name} (fp16 weights, fp32 compute)")
+    model = onnx.load(str(source))
+    graph = model.graph
+    casts, kept = [], []
+    for weight in graph.initializer:
+        if weight.data_type == TensorProto.FLOAT and len(weight.dims) == 2 and min(weight.dims) > 256:
+            half = numpy_helper.from_array(numpy_helper.to_array(weight).astype(np.float16), weight.name + ".fp16")
+            kept.append(half)
+            casts.append(helper.make_node("Cast", [half.name], [weight.name], to=TensorProto.FLOAT,
+                                          name=f"cast/{weight.name}"))
+        else:
+            kept.append(weight)
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
     partial = path.with_name(path.name + ".partial")
-    log(f"quantizing {source.name} to int8")
-    quantize_dynamic(str(source), str(partial), weight_type=QuantType.QUInt8, per_channel=False,
-                     op_types_to_quantize=["MatMul", "Gather"], extra_options={"MatMulConstBOnly": True})
+    onnx.save(model, str(partial))
     partial.replace(path)
     return path
 
