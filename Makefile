@@ -37,6 +37,7 @@ demo: $(STAMP)
 		ls $(DEMO)/runs/*/merged/config.json >/dev/null 2>&1 || $(BIN)/personatune merge $(DEMO); \
 		$(BIN)/personatune runs $(DEMO); \
 		ls $(DEMO)/export/*/Modelfile >/dev/null 2>&1 || $(BIN)/personatune export $(DEMO); \
+		ls $(DEMO)/export/*/web/persona.json >/dev/null 2>&1 || $(BIN)/personatune export $(DEMO) --web; \
 		ls $(DEMO)/eval/*/report.html >/dev/null 2>&1 || $(BIN)/personatune eval $(DEMO); \
 	fi
 	@echo
@@ -44,7 +45,8 @@ demo: $(STAMP)
 	@if [ "$(TRAIN)" = "1" ]; then echo "         $(DEMO)/runs/ (adapter, metrics.jsonl, merged model)"; \
 		echo "         $(DEMO)/export/ (GGUF files, Modelfile, verify.json)"; \
 		echo "report:  $$(ls -d $(DEMO)/eval/*/ | tail -1)report.html"; \
-		echo "talk to it: $(BIN)/personatune chat $(DEMO)    or serve it: $(BIN)/personatune serve $(DEMO)"; fi
+		echo "talk to it: $(BIN)/personatune chat $(DEMO)    or serve it: $(BIN)/personatune serve $(DEMO)"; \
+		echo "in the browser: python3 -m http.server -d $$(ls -d $(DEMO)/export/*/web | tail -1) 8000  (open http://127.0.0.1:8000/)"; fi
 
 # Debian packages the tests drive for real: Go's text/template (Ollama TEMPLATE check) and Chromium
 # (the web page). Installed only when missing.

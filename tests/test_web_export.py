@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-
 from browser import Browser, find_chromium
-from personatune.errors import UserError
 from serving import StaticFolder, running
+
+from personatune.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"

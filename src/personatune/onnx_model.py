@@ -27,6 +27,7 @@ SUPPORTED = ("llama", "gemma3_text", "qwen2", "mistral")
 # rotary tables are precomputed up to this many positions (the browser page's window is smaller)
 MAX_POSITIONS = 4096
 OPSET = 18
+MAX_ONNX_BYTES = 2_000_000_000  # protobuf's limit for one file with the weights inside
 
 
 def cache_shape(config) -> tuple[int, int]:
@@ -169,6 +170,11 @@ def export_onnx(model, path: Path, log=print) -> Path:
     import torch
 
     config = model.config
+    params = sum(p.numel() for p in model.parameters())
+    if params * 4 > MAX_ONNX_BYTES:
+        raise UserError(f"the model has {params / 1e6:.0f}M parameters: {params * 4 / 2**30:.1f} GiB in fp32, over "
+                        "the 2 GB a single ONNX file can hold (and more than a browser tab handles well); export a "
+                        "smaller base model for the browser, or use the GGUF export")
     layers = config.num_hidden_layers
     kv_heads, head_dim = cache_shape(config)
     module = decoder_module(model)
@@ -185,7 +191,7 @@ def export_onnx(model, path: Path, log=print) -> Path:
         dynamic_axes[name] = {0: "batch_size", 2: "total_sequence_length"}
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    log(f"tracing the decoder to ONNX ({sum(p.numel() for p in model.parameters()) / 1e6:.0f}M parameters)")
+    log(f"tracing the decoder to ONNX ({params / 1e6:.0f}M parameters)")
     with torch.no_grad():
         torch.onnx.export(module, example, str(partial), input_names=inputs, output_names=outputs,
                           dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False,
