@@ -122,6 +122,49 @@ def _quiet_quantizer_logs() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def _onnx_files(model, onnx_dir: Path, dtypes, log=print) -> dict[str, Path]:
+    from personatune.onnx_model import export_onnx, half_weights
+
+    started = time.monotonic()
+    files = {"fp32": export_onnx(model, onnx_dir / DTYPE_FILES["fp32"], log=log)}
+    log(f"  model.onnx written in {time.monotonic() - started:.0f} s")
+    for dtype in dtypes:
+        if dtype == "fp16":
+            files[dtype] = half_weights(files["fp32"], onnx_dir / DTYPE_FILES[dtype], log=log)
+        elif dtype != "fp32":
+            files[dtype] = _quantize(files["fp32"], dtype, onnx_dir / DTYPE_FILES[dtype], log=log)
+    return files
+
+
+def _parity(files: dict[str, Path], config, ids: list[list[int]], reference: list[list[int]], eos_ids: list[int],
+            log=print) -> dict:
+    """Each file decodes the probe ids greedily in onnxruntime: fp32 must match token for token."""
+    from personatune.onnx_model import OnnxDecoder
+    from personatune.verify import PARITY_TOKENS, compare
+
+    checks = {}
+    for dtype, path in files.items():
+        decoder = OnnxDecoder(path, config, eos_ids)
+        started = time.monotonic()
+        outputs = [decoder.greedy_ids(i, PARITY_TOKENS) for i in ids]
+        seconds = time.monotonic() - started
+        check = {**compare(reference, outputs), "file": path.name, "outputs": outputs,
+                 "tokens_per_second": round(sum(map(len, outputs)) / max(seconds, 1e-9), 1)}
+        check["ok"] = check["identical"] == check["prompts"] if dtype == "fp32" else check["agreement"] > 0
+        checks[dtype] = check
+        log(f"  {path.name}: {check['identical']}/{check['prompts']} identical, agreement "
+            f"{check['agreement']:.2f} (onnxruntime, {check['tokens_per_second']} tok/s)")
+    return checks
+
+
+def _default_dtype(files: dict[str, Path], checks: dict) -> str:
+    """The smallest file that agrees with the PyTorch model (unchecked: the fp16 or fp32 file)."""
+    for dtype in sorted(files, key=lambda d: files[d].stat().st_size):
+        if (checks[dtype]["agreement"] >= AGREEMENT_FLOOR) if checks else dtype in ("fp16", "fp32"):
+            return dtype
+    return "fp32"
+
+
 def export_web(ws: Workspace, run_id: str | None = None, out: Path | None = None, dtypes=DEFAULT_DTYPES,
                verify: bool = True, settings=None, log=print) -> WebExport:
     import torch
@@ -129,11 +172,11 @@ def export_web(ws: Workspace, run_id: str | None = None, out: Path | None = None
     from personatune import npm_vendor
     from personatune.generation import HFEngine, Settings, export_dir
     from personatune.merge import merge
-    from personatune.onnx_model import OnnxDecoder, describe, export_onnx, half_weights
+    from personatune.onnx_model import describe
     from personatune.prompting import Persona
     from personatune.registry import load_model
     from personatune.train import find_run
-    from personatune.verify import PARITY_TOKENS, compare, parity_prompts
+    from personatune.verify import PARITY_TOKENS, parity_prompts
 
     unknown = [d for d in dtypes if d not in DTYPE_FILES]
     if unknown or "fp32" not in dtypes:
@@ -150,7 +193,8 @@ def export_web(ws: Workspace, run_id: str | None = None, out: Path | None = None
     _quiet_quantizer_logs()
 
     model, tokenizer = load_model(str(merged), dtype=torch.float32)
-    log(f"model: {describe(model.config)}")
+    config = model.config
+    log(f"model: {describe(config)}")
     hf = HFEngine(model, tokenizer, "merged")
     persona = Persona(ws, log=lambda _: None)
     probes = parity_prompts(ws)
@@ -160,45 +204,18 @@ def export_web(ws: Workspace, run_id: str | None = None, out: Path | None = None
     eos_ids = list(hf.eos_ids)
     result = WebExport(out)
     with artifacts.atomic_dir(out) as tmp:
-        model_dir = tmp / "models" / "persona"
-        onnx_dir = model_dir / "onnx"
-        started = time.monotonic()
-        files = {"fp32": export_onnx(model, onnx_dir / DTYPE_FILES["fp32"], log=log)}
-        log(f"  model.onnx written in {time.monotonic() - started:.0f} s")
-        del hf, model
-        for dtype in dtypes:
-            if dtype == "fp16":
-                files[dtype] = half_weights(files["fp32"], onnx_dir / DTYPE_FILES[dtype], log=log)
-            elif dtype != "fp32":
-                files[dtype] = _quantize(files["fp32"], dtype, onnx_dir / DTYPE_FILES[dtype], log=log)
-        _tokenizer_files(merged, model_dir, tokenizer, eos_ids)
-        checks: dict = {}
-        if verify:
-            from transformers import AutoConfig
-
-            config = AutoConfig.from_pretrained(str(merged))
-            for dtype, path in files.items():
-                decoder = OnnxDecoder(path, config, eos_ids)
-                started = time.monotonic()
-                outputs = [decoder.greedy_ids(i, PARITY_TOKENS) for i in ids]
-                seconds = time.monotonic() - started
-                check = {**compare(reference, outputs), "file": path.name, "outputs": outputs,
-                         "tokens_per_second": round(sum(map(len, outputs)) / max(seconds, 1e-9), 1)}
-                # full precision must match token for token; smaller files report their agreement
-                check["ok"] = check["identical"] == check["prompts"] if dtype == "fp32" else check["agreement"] > 0
-                checks[dtype] = check
-                log(f"  {path.name}: {check['identical']}/{check['prompts']} identical, agreement "
-                    f"{check['agreement']:.2f} (onnxruntime, {check['tokens_per_second']} tok/s)")
-        smallest_first = sorted(files, key=lambda d: files[d].stat().st_size)
-        trusted = [d for d in smallest_first if (checks[d]["agreement"] >= AGREEMENT_FLOOR if checks
-                                                  else d in ("fp16", "fp32"))]
-        result.default_dtype = trusted[0] if trusted else "fp32"
+        # the runtime first: a missing network fails in seconds, not after the export
         log("vendoring the browser runtime (npm registry, cached after the first export)")
         npm_vendor.vendor(tmp / "vendor", log=log)
-        export_id = f"{run_dir.name}-{int(time.time())}"
+        model_dir = tmp / "models" / "persona"
+        files = _onnx_files(model, model_dir / "onnx", dtypes, log=log)
+        del hf, model
+        _tokenizer_files(merged, model_dir, tokenizer, eos_ids)
+        checks = _parity(files, config, ids, reference, eos_ids, log=log) if verify else {}
+        result.default_dtype = _default_dtype(files, checks)
         page = {
             "generator": MARKER, "name": ws.name, "run": run_dir.name, "base_model": record["base_model"],
-            "export": {"id": export_id, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+            "export": {"id": f"{run_dir.name}-{int(time.time())}", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
             "system": {"card": persona.card, "plain": persona.plain_system},
             "settings": {"temperature": settings.temperature, "top_p": settings.top_p,
                          "repetition_penalty": settings.repetition_penalty,
