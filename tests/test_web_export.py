@@ -133,6 +133,14 @@ def test_page_streams_the_greedy_reply_in_chromium_and_works_offline(web_export,
     page.evaluate(f"personatune.send({json.dumps(probe['messages'][-1]['content'])})")
     page.wait_for("personatune.lastReply !== null && !personatune.busy", timeout=120)
     assert page.evaluate("personatune.lastTokens") == probe["reference"]
+    # a conversation longer than the window: the oldest exchange is left out, the answer still comes
+    window = len(probe["ids"]) + 40  # room for one exchange, not for two
+    page.evaluate(f"personatune.persona.settings.context = {window}; personatune.lastReply = null; 1")
+    page.evaluate("personatune.send('And after that?')")
+    page.wait_for("personatune.lastReply !== null && !personatune.busy", timeout=120)
+    assert page.evaluate("personatune.dropped") == 2 and page.evaluate("personatune.error") is None
+    assert "earlier messages left out" in page.evaluate(
+        "[...document.querySelectorAll('.turn.assistant .meta')].at(-1).textContent")
     page.screenshot(ARTIFACTS / "web_export_offline.png")
 
 

@@ -30,6 +30,11 @@ OPSET = 18
 MAX_ONNX_BYTES = 2_000_000_000  # protobuf's limit for one file with the weights inside
 
 
+def max_positions(config) -> int:
+    """Positions the graph's rotary tables cover: the longest prompt + answer the export can take."""
+    return min(int(getattr(config, "max_position_embeddings", None) or MAX_POSITIONS), MAX_POSITIONS)
+
+
 def cache_shape(config) -> tuple[int, int]:
     heads = config.num_attention_heads
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
@@ -75,7 +80,7 @@ def decoder_module(model):
                         f"{config.model_type!r}")
     kv_heads, head_dim = cache_shape(config)
     heads = config.num_attention_heads
-    positions = min(int(getattr(config, "max_position_embeddings", MAX_POSITIONS)), MAX_POSITIONS)
+    positions = max_positions(config)
     layer_types = _layer_types(config)
     gemma = config.model_type == "gemma3_text"
 

@@ -172,7 +172,7 @@ def export_web(ws: Workspace, run_id: str | None = None, out: Path | None = None
     from personatune import npm_vendor
     from personatune.generation import HFEngine, Settings, export_dir
     from personatune.merge import merge
-    from personatune.onnx_model import describe
+    from personatune.onnx_model import describe, max_positions
     from personatune.prompting import Persona
     from personatune.registry import load_model
     from personatune.train import find_run
@@ -219,7 +219,8 @@ def export_web(ws: Workspace, run_id: str | None = None, out: Path | None = None
             "system": {"card": persona.card, "plain": persona.plain_system},
             "settings": {"temperature": settings.temperature, "top_p": settings.top_p,
                          "repetition_penalty": settings.repetition_penalty,
-                         "max_new_tokens": settings.max_new_tokens},
+                         "max_new_tokens": settings.max_new_tokens,
+                         "context": min(settings.context, max_positions(config))},
             "eos_token_ids": eos_ids,
             "dtypes": [{"dtype": d, "file": p.name, "bytes": p.stat().st_size,
                         "agreement": checks.get(d, {}).get("agreement")} for d, p in files.items()],
