@@ -79,6 +79,8 @@ def test_export_is_a_static_folder_verified_in_onnxruntime(web_export):
 def test_page_streams_the_greedy_reply_in_chromium_and_works_offline(web_export, browser):
     from transformers import AutoTokenizer
 
+    from personatune.rag import build_index
+
     ws, run_dir, result = web_export
     page_data = json.loads((result.folder / "persona.json").read_text())
     probe = page_data["parity"]["prompts"][0]
@@ -101,8 +103,15 @@ def test_page_streams_the_greedy_reply_in_chromium_and_works_offline(web_export,
         assert verify["identical"] == len(page_data["parity"]["prompts"]) == 8, verify["prompts"]
         assert verify["tokensPerSecond"] > 0
 
+        # retrieval in the page ranks the person's segments as the Python index's BM25 does
+        index = build_index(ws, log=quiet)
+        for question in [p["messages"][-1]["content"] for p in page_data["parity"]["prompts"]]:
+            expected_ids = [hit["segment_id"] for hit in index.search(question, mode="bm25")]
+            assert page.evaluate(f"personatune.retrieve({json.dumps(question)}).map(h => h.id)") == expected_ids
+
         # a person's turn: plain system prompt, greedy, 24 tokens; the streamed reply is the expected one
         page.click("#card")
+        page.click("#rag")
         for field, value in (("temperature", 0), ("repetition_penalty", 1), ("max_new_tokens", 24)):
             page.evaluate(f"document.getElementById('{field}').value = '{value}'")
         page.type("#message", probe["messages"][-1]["content"])
@@ -115,6 +124,16 @@ def test_page_streams_the_greedy_reply_in_chromium_and_works_offline(web_export,
         assert page.evaluate("personatune.lastChunks") > 1  # streamed, not dropped in at the end
         meta = page.evaluate("document.querySelector('.turn.assistant .meta').textContent")
         assert "tok/s" in meta and "temperature 0" in meta
+        # with retrieval on, the passages go into the prompt and their sources show under the reply
+        page.click("#rag")
+        page.evaluate("personatune.reset(); personatune.lastReply = null; 1")
+        page.type("#message", "What was your first real tool?")
+        page.press_enter()
+        page.wait_for("personatune.lastReply !== null && !personatune.busy", timeout=180)
+        hits = page.evaluate("personatune.lastPassages.map(h => h.id)")
+        assert hits == [h["segment_id"] for h in index.search("What was your first real tool?", mode="bm25")]
+        assert page.evaluate("document.querySelectorAll('.turn.assistant details.sources p').length") == len(hits)
+        page.click(".turn.assistant details.sources summary")
         page.screenshot(ARTIFACTS / "web_export_chat.png")
         assert page.problems() == []
         # nothing but this folder was fetched: no CDN, no model hub
@@ -128,6 +147,7 @@ def test_page_streams_the_greedy_reply_in_chromium_and_works_offline(web_export,
     page.wait_for("window.personatune && (personatune.ready || personatune.error)", timeout=300)
     assert page.evaluate("personatune.error") is None, page.evaluate("personatune.error")
     page.click("#card")
+    page.click("#rag")
     for field, value in (("temperature", 0), ("repetition_penalty", 1), ("max_new_tokens", 24)):
         page.evaluate(f"document.getElementById('{field}').value = '{value}'")
     page.evaluate(f"personatune.send({json.dumps(probe['messages'][-1]['content'])})")

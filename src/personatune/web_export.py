@@ -3,6 +3,7 @@
     <out>/index.html                      the chat page (streams answers computed in the browser)
     <out>/sw.js                           service worker: every file cached once loaded, so it works offline
     <out>/persona.json                    name, persona card, generation settings, model files, parity probes
+    <out>/passages.json                   the person's own segments with provenance, for retrieval in the page
     <out>/vendor/                         transformers.js + onnxruntime-web (JS and WASM), from the npm registry
     <out>/models/persona/onnx/model.onnx             fp32: the parity reference
     <out>/models/persona/onnx/model_fp16.onnx        fp16 weights, fp32 compute: half the download (page default)
@@ -157,6 +158,27 @@ def _parity(files: dict[str, Path], config, ids: list[list[int]], reference: lis
     return checks
 
 
+def _passages(ws: Workspace, path: Path, log=print) -> dict | None:
+    """The person's own segments for retrieval in the page (BM25 there; see index.html)."""
+    from personatune.prompting import RAG_HEADER
+    from personatune.questions import STOPWORDS
+    from personatune.rag import Settings as RagSettings
+    from personatune.rag import build_index, where
+    from personatune.settings import resolve
+
+    settings = resolve(RagSettings, ws.section("rag"))
+    try:
+        index = build_index(ws, settings, log=log)
+    except UserError:
+        log("no labelled segments: the page gets no retrieval (run the dataset stages first)")
+        return None
+    artifacts.write_json(path, {"header": RAG_HEADER, "top_k": settings.top_k, "k1": settings.k1, "b": settings.b,
+                                "stopwords": sorted(STOPWORDS),
+                                "segments": [{"id": s["segment_id"], "where": where(s), "text": s["text"]}
+                                             for s in index.segments]})
+    return {"file": path.name, "segments": len(index.segments), "retriever": "bm25", "top_k": settings.top_k}
+
+
 def _default_dtype(files: dict[str, Path], checks: dict) -> str:
     """The smallest file that agrees with the PyTorch model (unchecked: the fp16 or fp32 file)."""
     for dtype in sorted(files, key=lambda d: files[d].stat().st_size):
@@ -213,6 +235,7 @@ def export_web(ws: Workspace, run_id: str | None = None, out: Path | None = None
         _tokenizer_files(merged, model_dir, tokenizer, eos_ids)
         checks = _parity(files, config, ids, reference, eos_ids, log=log) if verify else {}
         result.default_dtype = _default_dtype(files, checks)
+        rag = _passages(ws, tmp / "passages.json", log=log)
         page = {
             "generator": MARKER, "name": ws.name, "run": run_dir.name, "base_model": record["base_model"],
             "export": {"id": f"{run_dir.name}-{int(time.time())}", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
@@ -222,6 +245,7 @@ def export_web(ws: Workspace, run_id: str | None = None, out: Path | None = None
                          "max_new_tokens": settings.max_new_tokens,
                          "context": min(settings.context, max_positions(config))},
             "eos_token_ids": eos_ids,
+            "rag": rag,
             "dtypes": [{"dtype": d, "file": p.name, "bytes": p.stat().st_size,
                         "agreement": checks.get(d, {}).get("agreement")} for d, p in files.items()],
             "default_dtype": result.default_dtype,
