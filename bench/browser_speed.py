@@ -29,6 +29,8 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests"), str(ROOT / "bench")]
 
 from generation_speed import PROMPTS  # noqa: E402  (the same prompts as the generation bench)
 
+VISITOR_QUESTION = "Where were you born, and what was your first real tool?"
+
 
 def browser_speed(site_url: str, browser, dtype: str, prompts: list[list[int]], tokens: int) -> dict:
     page = browser.open(f"{site_url}?dtype={dtype}&device=wasm")
@@ -57,6 +59,19 @@ def browser_speed(site_url: str, browser, dtype: str, prompts: list[list[int]], 
             "load_seconds": round(load, 1), "parity_identical": parity["identical"],
             "parity_prompts": len(parity["prompts"]), "parity_agreement": round(parity["agreement"], 2),
             "tokenizer_match": parity["tokenizer_match"]}
+
+
+def visitor_turn(site_url: str, browser, dtype: str, question: str = VISITOR_QUESTION) -> dict:
+    """Time to first token and decode speed of one question with everything on, as a visitor asks it."""
+    page = browser.open(f"{site_url}?dtype={dtype}&device=wasm")
+    page.wait_for("window.personatune && (personatune.ready || personatune.error)", timeout=600)
+    page.evaluate(f"personatune.send({json.dumps(question)}), 1")
+    page.wait_for("personatune.lastTiming && !personatune.busy", timeout=600)
+    timing = page.evaluate("personatune.lastTiming")
+    return {"dtype": dtype, "question": question, "prompt_tokens": timing["promptTokens"],
+            "first_token_seconds": round(timing["firstTokenSeconds"], 1), "answer_tokens": len(timing["tokens"]),
+            "decode_tokens_per_s": round(timing["tokensPerSecond"], 1), "passages": page.evaluate(
+                "personatune.lastPassages.length")}
 
 
 def llama_speed(path: Path, prompts: list[list[int]], tokens: int, threads: int) -> dict:
@@ -122,6 +137,9 @@ def main() -> int:
                 results[f"browser_{dtype}"] = {**browser_speed(site.url, browser, dtype, prompts, args.tokens),
                                                "mib": round(available[dtype]["bytes"] / 2**20, 1)}
                 print(f"  {results[f'browser_{dtype}']}", flush=True)
+            # a visitor's turn with the page's defaults: card + retrieved passages in the prompt, sampling
+            results["visitor_turn"] = visitor_turn(site.url, browser, page["default_dtype"])
+            print(f"visitor turn: {results['visitor_turn']}", flush=True)
     finally:
         browser.close()
     reference = results[f"llama_cpp_q8_0_{cpu_threads()}t"]["tokens_per_s"]
