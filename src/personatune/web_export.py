@@ -1,6 +1,7 @@
 """export --web: the merged model as a static folder that chats in the browser, no server, no install.
 
     <out>/index.html                      the chat page (streams answers computed in the browser)
+    <out>/worker.js                       the model, tokenizer and generation, off the page's thread
     <out>/sw.js                           service worker: every file cached once loaded, so it works offline
     <out>/persona.json                    name, persona card, generation settings, model files, parity probes
     <out>/passages.json                   the person's own segments with provenance, for retrieval in the page
@@ -256,7 +257,8 @@ def export_web(ws: Workspace, run_id: str | None = None, out: Path | None = None
         }
         artifacts.write_json(tmp / "persona.json", page)
         (tmp / "index.html").write_bytes(_resource("index.html"))
-        (tmp / "sw.js").write_bytes(_resource("sw.js"))
+        for name in ("sw.js", "worker.js"):
+            (tmp / name).write_bytes(_resource(name))
         if persona.card:
             artifacts.write_text(tmp / "persona_card.md", persona.card + "\n")
         result.verify = {"tokens": PARITY_TOKENS, "prompts": [m[-1]["content"] for m in probes],

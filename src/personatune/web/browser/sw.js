@@ -1,7 +1,7 @@
 // Offline: every file of this folder (page, runtime, model) is served from the cache once fetched.
 // The cache is named after the export, so a new export never mixes with an old one.
 const CACHE = "personatune-" + new URL(self.location).searchParams.get("v");
-const SHELL = ["./", "index.html", "persona.json", "vendor/transformers.min.js"];
+const SHELL = ["./", "index.html", "worker.js", "persona.json", "vendor/transformers.min.js"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));
