@@ -224,3 +224,12 @@ def test_gemma_decoder_graph_matches_pytorch_in_onnxruntime(tmp_path):
     decoder = OnnxDecoder(path, model.config, hf.eos_ids)
     assert [decoder.greedy_ids(ids, 12) for ids in prompts] == reference
     assert all(reference)
+
+
+def test_an_unsupported_architecture_is_one_clear_error():
+    from types import SimpleNamespace
+
+    from personatune.onnx_model import decoder_module
+
+    with pytest.raises(UserError, match="'gpt2'"):
+        decoder_module(SimpleNamespace(config=SimpleNamespace(model_type="gpt2")))

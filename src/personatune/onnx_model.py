@@ -10,8 +10,8 @@ Hugging Face modules themselves (norms, MLP, projections, embedding scale); only
 cache are written here, so an architecture detail cannot be re-implemented wrongly. Rotary tables
 come from the model's own rotary embedding, evaluated once for every position up to the context.
 
-Supported: Llama-family decoders (SmolLM2, Llama, Qwen-style q/k/v) and Gemma 3 text models
-(q/k norms, sliding-window layers with their own rotary base, sandwich norms).
+Supported: Llama-family decoders (SmolLM2) and Gemma 3 text models (q/k norms, sliding-window
+layers with their own rotary base, sandwich norms).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 
 from personatune.errors import UserError
 
-SUPPORTED = ("llama", "gemma3_text", "qwen2", "mistral")
+SUPPORTED = ("llama", "gemma3_text")  # the layouts checked against PyTorch by the tests
 # rotary tables are precomputed up to this many positions (the browser page's window is smaller)
 MAX_POSITIONS = 4096
 OPSET = 18
@@ -92,7 +92,7 @@ def decoder_module(model):
                 self.register_buffer(f"cos_{kind}", cos, persistent=False)
                 self.register_buffer(f"sin_{kind}", sin, persistent=False)
 
-        def attention(self, i, layer, hidden, cos, sin, past_k, past_v, allowed):
+        def attention(self, layer, hidden, cos, sin, past_k, past_v, allowed):
             attn = layer.self_attn
             batch, seq, _ = hidden.shape
             q = attn.q_proj(hidden).view(batch, seq, heads, head_dim).transpose(1, 2)
@@ -135,7 +135,7 @@ def decoder_module(model):
                 cos = getattr(self, f"cos_{kind}")[position_ids][:, None]
                 sin = getattr(self, f"sin_{kind}")[position_ids][:, None]
                 residual = hidden
-                out, k, v = self.attention(i, layer, layer.input_layernorm(hidden), cos, sin, past[2 * i],
+                out, k, v = self.attention(layer, layer.input_layernorm(hidden), cos, sin, past[2 * i],
                                            past[2 * i + 1], allowed)
                 if gemma:
                     hidden = residual + layer.post_attention_layernorm(out)
