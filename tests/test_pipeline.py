@@ -51,6 +51,15 @@ def test_stages_skip_when_nothing_changed_and_rerun_downstream_when_settings_cha
     assert record["settings"]["target_tokens"] == 90 and record["inputs"]["upstream"]
 
 
+def test_a_forced_rebuild_with_the_same_output_does_not_rerun_later_stages(small_ws):
+    run_pipeline(small_ws, until="chunk", log=quiet)
+    before = read_record(small_ws.stage_dir("clean"))["output_hash"]
+    rebuilt = run_stage(small_ws, "clean", force=True, log=quiet)
+    assert not rebuilt.skipped  # it ran again and took its own time ...
+    assert read_record(small_ws.stage_dir("clean"))["output_hash"] == before  # ... but made the same output
+    assert run_stage(small_ws, "chunk", log=quiet).skipped
+
+
 def test_sources_are_never_modified_and_nothing_is_written_outside(small_ws, tmp_path):
     sources = tmp_path / "sources"
     before = tree_hashes(sources)

@@ -34,9 +34,15 @@ class StageResult:
 
 
 def output_hash(folder: Path) -> str:
+    """What the stage produced: every file but the record, and the report without its duration, so a
+    rebuild with identical output does not look changed (and does not rerun every later stage)."""
     parts = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != RECORD):
-        parts.append(f"{path.relative_to(folder)}:{artifacts.sha256_file(path)}")
+        if path.relative_to(folder) == Path(REPORT):
+            digest = artifacts.sha256_json({k: v for k, v in artifacts.read_json(path).items() if k != "seconds"})
+        else:
+            digest = artifacts.sha256_file(path)
+        parts.append(f"{path.relative_to(folder)}:{digest}")
     return artifacts.sha256_text("\n".join(parts))
 
 
