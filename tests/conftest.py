@@ -18,6 +18,19 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 @pytest.fixture
+def browser():
+    """Debian's headless Chromium. `make test` installs it (the sysdeps target); a missing browser is a
+    failure, not a skip."""
+    from browser import Browser, find_chromium
+
+    executable = find_chromium()
+    assert executable is not None, "chromium is not installed: run `make sysdeps` (apt-get install chromium)"
+    browser = Browser(executable)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
 def example_ws(tmp_path: Path):
     """A workspace over the bundled example persona, with gold labels and probes."""
     from personatune.workspace import Workspace, init_workspace

@@ -11,7 +11,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from browser import Browser, find_chromium
 from serving import running
 
 from personatune.errors import UserError
@@ -27,7 +26,6 @@ from personatune.rating import (
 )
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
-CHROMIUM = find_chromium()
 # answers never use the variant names, so finding one in a response means the blinding leaked
 VARIANT_WORD = re.compile(r"\b(tuned|base)\b")
 
@@ -353,13 +351,6 @@ def test_bad_requests_get_json_errors_and_the_server_lives_on(live):
 # ------------------------------------------------------------------------------------------ browser
 
 
-@pytest.fixture
-def browser():
-    # `make test` installs Debian's chromium (the sysdeps target); a missing browser is a failure, not a skip.
-    assert CHROMIUM is not None, "chromium is not installed: run `make sysdeps` (apt-get install chromium)"
-    browser = Browser(CHROMIUM, width=1280, height=800)
-    yield browser
-    browser.close()
 
 
 KEYS = {"1": ("1", "Digit1", 49), "2": ("2", "Digit2", 50), "0": ("0", "Digit0", 48), " ": (" ", "Space", 32),

@@ -8,7 +8,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from browser import Browser, find_chromium
 from serving import running, small_engines
 
 from personatune.generation import Settings
@@ -17,7 +16,6 @@ from personatune.serve import make_server
 
 pytestmark = pytest.mark.integration
 ARTIFACTS = Path(__file__).parent / "artifacts"
-CHROMIUM = find_chromium()
 REPLIED = ("(() => {{ const replies = [...document.querySelectorAll('{column} .reply')];"
            " return replies.length > 0 && replies.every(r => r.textContent.trim().length > 0)"
            " && !document.querySelector('#send').disabled; }})()")
@@ -33,13 +31,6 @@ def live(example_built):
         yield server
 
 
-@pytest.fixture
-def browser():
-    # `make test` installs Debian's chromium (the sysdeps target); a missing browser is a failure, not a skip.
-    assert CHROMIUM is not None, "chromium is not installed: run `make sysdeps` (apt-get install chromium)"
-    browser = Browser(CHROMIUM)
-    yield browser
-    browser.close()
 
 
 def test_a_message_streams_a_reply_with_its_sources(live, browser):

@@ -6,14 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from browser import Browser, find_chromium
 from serving import StaticFolder, running
 
 from personatune.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
-CHROMIUM = find_chromium()
 TINY = dict(max_steps=2, batch_size=4, max_length=160, eval_every=0, save_every=0, warmup_steps=0, seed=7,
             learning_rate=5e-3)
 
@@ -32,13 +30,6 @@ def web_export(example_built):
     return ws, run_dir, export_web(ws, run_dir.name, dtypes=("fp32", "fp16"), log=quiet)
 
 
-@pytest.fixture
-def browser():
-    # `make test` installs Debian's chromium (the sysdeps target); a missing browser is a failure, not a skip.
-    assert CHROMIUM is not None, "chromium is not installed: run `make sysdeps` (apt-get install chromium)"
-    browser = Browser(CHROMIUM)
-    yield browser
-    browser.close()
 
 
 @pytest.mark.integration

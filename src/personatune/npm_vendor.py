@@ -19,6 +19,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from personatune.artifacts import atomic_open
 from personatune.cache import cache_root
 from personatune.errors import UserError
 
@@ -76,9 +77,8 @@ def fetch(package: Package, log=print) -> Path:
         raise UserError(f"cannot download {url} ({exc}); the browser export vendors its JavaScript from the npm "
                         "registry once, then works offline. Set PERSONATUNE_NPM_REGISTRY to reach a mirror") from exc
     _check(data, package.integrity, url)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(data)
-    partial.replace(path)
+    with atomic_open(path, "wb") as handle:  # the cache is shared: never a half tarball
+        handle.write(data)
     return path
 
 
@@ -94,9 +94,7 @@ def vendor(target: Path, log=print) -> list[Path]:
                 if member is None:
                     raise UserError(f"{package.name}@{package.version} has no {name}; the pinned version is broken")
                 out = target / (f"LICENSE-{package.name.split('/')[-1]}" if name == "LICENSE" else Path(name).name)
-                partial = out.with_name(out.name + ".partial")
-                with archive.extractfile(member) as src, open(partial, "wb") as dst:
+                with archive.extractfile(member) as src, open(out, "wb") as dst:  # target is a staging folder
                     shutil.copyfileobj(src, dst)
-                partial.replace(out)
                 written.append(out)
     return written

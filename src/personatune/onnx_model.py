@@ -10,6 +10,9 @@ Hugging Face modules themselves (norms, MLP, projections, embedding scale); only
 cache are written here, so an architecture detail cannot be re-implemented wrongly. Rotary tables
 come from the model's own rotary embedding, evaluated once for every position up to the context.
 
+Files are written in place: the browser export builds its whole folder under a temporary name and
+swaps it in at the end (artifacts.atomic_dir), so no single file needs its own rename.
+
 Supported: Llama-family decoders (SmolLM2) and Gemma 3 text models (q/k norms, sliding-window
 layers with their own rotary base, sandwich norms).
 """
@@ -195,14 +198,12 @@ def export_onnx(model, path: Path, log=print) -> Path:
     for name in outputs[1:]:
         dynamic_axes[name] = {0: "batch_size", 2: "total_sequence_length"}
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
     log(f"tracing the decoder to ONNX ({params / 1e6:.0f}M parameters)")
     with torch.no_grad():
-        torch.onnx.export(module, example, str(partial), input_names=inputs, output_names=outputs,
+        torch.onnx.export(module, example, str(path), input_names=inputs, output_names=outputs,
                           dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False,
                           do_constant_folding=False)
-    fold_weight_transposes(partial)
-    partial.replace(path)
+    fold_weight_transposes(path)
     return path
 
 
@@ -269,9 +270,7 @@ def half_weights(source: Path, path: Path, log=print) -> Path:
     nodes = casts + list(graph.node)
     del graph.node[:]
     graph.node.extend(nodes)
-    partial = path.with_name(path.name + ".partial")
-    onnx.save(model, str(partial))
-    partial.replace(path)
+    onnx.save(model, str(path))
     return path
 
 
@@ -306,10 +305,6 @@ class OnnxDecoder:
             ids = np.array([[token]], dtype=np.int64)
             mask = np.concatenate([mask, np.ones((1, 1), np.int64)], axis=1)
         return out
-
-
-def size_mib(path: Path) -> float:
-    return path.stat().st_size / 2**20
 
 
 def describe(config) -> str:

@@ -92,8 +92,7 @@ def _tokenizer_files(merged: Path, folder: Path, tokenizer, eos_ids: list[int]) 
     # transformers.js reads the template from tokenizer_config.json; newer transformers keep it beside
     config["chat_template"] = tokenizer.chat_template
     artifacts.write_json(folder / "tokenizer_config.json", config)
-    model_config = json.loads((merged / "config.json").read_text(encoding="utf-8"))
-    artifacts.write_json(folder / "config.json", model_config)
+    shutil.copy2(merged / "config.json", folder / "config.json")
     generation = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": eos_ids,
                   "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0]}
     artifacts.write_json(folder / "generation_config.json", generation)
@@ -111,9 +110,7 @@ def _quantize(source: Path, dtype: str, path: Path, log=print) -> Path:
     quantizer = MatMulNBitsQuantizer(onnx.load(str(source)), bits=bits, block_size=32, is_symmetric=True,
                                      accuracy_level=4)
     quantizer.process()
-    partial = path.with_name(path.name + ".partial")
-    quantizer.model.save_model_to_file(str(partial), False)
-    partial.replace(path)
+    quantizer.model.save_model_to_file(str(path), False)
     return path
 
 
