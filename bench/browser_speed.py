@@ -75,7 +75,8 @@ def visitor_turn(site_url: str, browser, dtype: str, question: str = VISITOR_QUE
 
 
 def llama_speed(path: Path, prompts: list[list[int]], tokens: int, threads: int) -> dict:
-    from personatune.generation import GGUFEngine, Settings
+    from personatune.runtime.generation import Settings
+    from personatune.runtime.gguf_engine import GGUFEngine
 
     engine = GGUFEngine(path, context=1024, threads=threads)
     settings = Settings(temperature=0.0, repetition_penalty=1.0, min_new_tokens=tokens, max_new_tokens=tokens)
@@ -103,8 +104,8 @@ def main() -> int:
 
     from personatune import artifacts
     from personatune.device import cpu_threads
-    from personatune.generation import export_dir
-    from personatune.train import find_run
+    from personatune.runtime.engines import export_dir
+    from personatune.train.runs import find_run
     from personatune.workspace import Workspace
 
     ws = Workspace.open(args.dir)

@@ -93,7 +93,7 @@ class StageClock:
 
 def run_workspace(ws_dir: Path, archive_dir: Path, clock: StageClock) -> tuple[list[Any], float]:
     """init_workspace + run_pipeline(until="build"); returns the StageResults and the wall seconds."""
-    from personatune.pipeline import run_pipeline
+    from personatune.data.runner import run_pipeline
     from personatune.workspace import Workspace, init_workspace
 
     init_workspace(ws_dir, [str(archive_dir / "creator")], gold_labels=str(archive_dir / "gold_labels.jsonl"))

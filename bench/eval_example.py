@@ -26,7 +26,7 @@ def main() -> int:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     from personatune import artifacts
-    from personatune.evaluate import Settings, evaluate
+    from personatune.eval.evaluate import Settings, evaluate
     from personatune.workspace import Workspace
 
     ws = Workspace.open(args.workspace)

@@ -30,7 +30,7 @@ PROMPTS = [
 
 
 def measure(engine, prompts: list[str], tokens: int) -> dict:
-    from personatune.generation import Settings
+    from personatune.runtime.generation import Settings
 
     settings = Settings(temperature=0.0, repetition_penalty=1.0, min_new_tokens=tokens, max_new_tokens=tokens)
     messages = [[{"role": "user", "content": p}] for p in prompts]
@@ -55,11 +55,12 @@ def main() -> int:
 
     from personatune import artifacts
     from personatune.device import cpu_threads
-    from personatune.export import base_gguf, read_safetensors
-    from personatune.generation import GGUFEngine, HFEngine
-    from personatune.gguf_io import quantize, write_model
+    from personatune.export.gguf_export import base_gguf, read_safetensors
+    from personatune.export.gguf_io import quantize, write_model
     from personatune.registry import load_model, materialize
-    from personatune.training.data import ensure_chat_template
+    from personatune.runtime.gguf_engine import GGUFEngine
+    from personatune.runtime.hf_engine import HFEngine
+    from personatune.train.batches import ensure_chat_template
 
     prompts = PROMPTS[: args.prompts]
     torch.set_num_threads(cpu_threads())

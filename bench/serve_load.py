@@ -48,7 +48,7 @@ def machine() -> dict:
 
 
 def build_workspace(root: Path):
-    from personatune.pipeline import run_pipeline
+    from personatune.data.runner import run_pipeline
     from personatune.workspace import Workspace, init_workspace
 
     init_workspace(root, [str(EXAMPLES / "creator")], name="Marta Kowalczyk",
@@ -66,8 +66,9 @@ def questions() -> list[str]:
 
 def direct_baseline(ws, asks: list[str], args: argparse.Namespace) -> dict:
     """The same generations straight on the engine, one after another: what the model alone does."""
-    from personatune.generation import Settings, open_engine
-    from personatune.prompting import Persona, Toggles
+    from personatune.persona.prompting import Persona, Toggles
+    from personatune.runtime.engines import open_engine
+    from personatune.runtime.generation import Settings
 
     engine = open_engine(ws, "base", log=lambda _: None)
     persona = Persona(ws, log=lambda _: None)

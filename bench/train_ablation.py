@@ -33,9 +33,9 @@ def main() -> None:
 
     from personatune import artifacts
     from personatune.registry import load_model
-    from personatune.training.data import collate, encode_rows, length_grouped_batches
-    from personatune.training.fast_lora import fast_lora, lora_layers
-    from personatune.training.loss import labelled_cross_entropy
+    from personatune.train.batches import collate, encode_rows, length_grouped_batches
+    from personatune.train.fast_lora import fast_lora, lora_layers
+    from personatune.train.loss import labelled_cross_entropy
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workspace")

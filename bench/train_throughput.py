@@ -54,7 +54,7 @@ def flops_per_token(model, label_fraction: float) -> float:
 
 
 def prepare_workspace(path: str | None) -> Path:
-    from personatune.pipeline import run_pipeline
+    from personatune.data.runner import run_pipeline
     from personatune.workspace import Workspace, init_workspace
 
     if path:
@@ -70,8 +70,8 @@ def prepare_workspace(path: str | None) -> Path:
 def evaluate(model, examples, pad_id: int, batch_size: int, device: str = "cpu") -> float:
     import torch
 
-    from personatune.training.data import collate
-    from personatune.training.loss import labelled_cross_entropy
+    from personatune.train.batches import collate
+    from personatune.train.loss import labelled_cross_entropy
 
     base = model.get_base_model()
     total, count = 0.0, 0
@@ -140,7 +140,7 @@ def run_baseline(args, train_examples, val_examples, pad_id) -> dict:
 def run_ours(args, train_examples, val_examples, pad_id) -> dict:
     import torch
 
-    from personatune.training.loop import Dist, LoopConfig, Trainer
+    from personatune.train.loop import Dist, LoopConfig, Trainer
 
     model, tokenizer = fresh_lora(args)
     cfg = LoopConfig(learning_rate=args.lr, warmup_steps=args.warmup, schedule="cosine", total_steps=args.steps,
@@ -179,7 +179,7 @@ def main() -> None:
 
     from personatune import artifacts
     from personatune.registry import load_tokenizer
-    from personatune.training.data import encode_rows
+    from personatune.train.batches import encode_rows
 
     ws = prepare_workspace(args.workspace)
     tokenizer = load_tokenizer(args.model)

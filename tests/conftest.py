@@ -43,7 +43,7 @@ def example_ws(tmp_path: Path):
 @pytest.fixture(scope="session")
 def example_built(tmp_path_factory):
     """The example persona run once through every stage; tests read its artifacts."""
-    from personatune.pipeline import run_pipeline
+    from personatune.data.runner import run_pipeline
     from personatune.workspace import Workspace, init_workspace
 
     root = tmp_path_factory.mktemp("example") / "ws"

@@ -12,8 +12,8 @@ SMALL_MODEL = "smollm2-135m-instruct"
 def small_engines(*names: str) -> dict:
     """One loaded model behind several names: each Engine has its own lock, so the names answer
     side by side like two different models would."""
-    from personatune.generation import HFEngine
     from personatune.registry import load_model
+    from personatune.runtime.hf_engine import HFEngine
 
     model, tokenizer = load_model(SMALL_MODEL)
     return {name: HFEngine(model, tokenizer, name) for name in names}

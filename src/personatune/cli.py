@@ -12,7 +12,7 @@ from personatune.settings import add_flags, describe, flags_for
 
 
 def _stage_names() -> list[str]:
-    from personatune.stages import STAGE_NAMES
+    from personatune.workspace import STAGE_NAMES
 
     return STAGE_NAMES
 
@@ -27,7 +27,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from personatune.pipeline import run_pipeline
+    from personatune.data.runner import run_pipeline
     from personatune.workspace import Workspace
 
     ws = Workspace.open(args.dir)
@@ -40,13 +40,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
-    from personatune.pipeline import run_stage
-    from personatune.stages import STAGES
+    from personatune.data.runner import STAGES, run_stage
     from personatune.workspace import Workspace
 
     ws = Workspace.open(args.dir)
     if getattr(args, "review", False):
-        from personatune.review import review
+        from personatune.data.review import review
 
         review(ws)
     flags = flags_for(STAGES[args.stage].settings, args)
@@ -56,7 +55,7 @@ def cmd_stage(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from personatune.settings import resolve
-    from personatune.train import Settings, train
+    from personatune.train.runs import Settings, train
     from personatune.workspace import Workspace
 
     ws = Workspace.open(args.dir)
@@ -67,7 +66,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from personatune.train import list_runs
+    from personatune.train.runs import list_runs
     from personatune.workspace import Workspace
 
     runs = list_runs(Workspace.open(args.dir))
@@ -86,7 +85,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from personatune.merge import merge
+    from personatune.train.merge import merge
     from personatune.workspace import Workspace
 
     target = merge(Workspace.open(args.dir), args.run, Path(args.out) if args.out else None)
@@ -95,9 +94,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from personatune.rag import Settings, build_index, recall_at_k
+    from personatune.data.pairs import load_probes
+    from personatune.persona.rag import Settings, build_index, recall_at_k
     from personatune.settings import resolve
-    from personatune.stages.pairs import load_probes
     from personatune.workspace import Workspace
 
     ws = Workspace.open(args.dir)
@@ -112,14 +111,14 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"  (on {result['probes']} identity and opinion probes: is the segment holding the expected "
               "facts among the top k?)")
     if args.query:
-        from personatune.rag import format_context
+        from personatune.persona.rag import format_context
 
         print(format_context(index.search(args.query)))
     return 0
 
 
 def cmd_card(args: argparse.Namespace) -> int:
-    from personatune.card import generate_card
+    from personatune.persona.card import generate_card
     from personatune.workspace import Workspace
 
     path, live = generate_card(Workspace.open(args.dir))
@@ -132,7 +131,7 @@ def cmd_card(args: argparse.Namespace) -> int:
 
 
 def _generation(ws, args: argparse.Namespace):
-    from personatune.generation import Settings
+    from personatune.runtime.generation import Settings
     from personatune.settings import resolve
 
     return resolve(Settings, ws.section("generate"), flags_for(Settings, args), where=f"{ws.config_path} [generate]")
@@ -146,12 +145,12 @@ def _add_bind_flags(p: argparse.ArgumentParser, port: int) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from personatune.export import export
+    from personatune.export.gguf_export import export
     from personatune.workspace import Workspace
 
     ws = Workspace.open(args.dir)
     if args.web:
-        from personatune.web_export import export_web
+        from personatune.export.web import export_web
 
         dtypes = [d.strip().lower() for d in args.web_dtypes.split(",") if d.strip()]
         result = export_web(ws, args.run, args.out, dtypes, verify=not args.no_verify, settings=_generation(ws, args))
@@ -167,8 +166,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from personatune.chat import run_chat
-    from personatune.prompting import Toggles
+    from personatune.persona.prompting import Toggles
+    from personatune.runtime.chat import run_chat
     from personatune.workspace import Workspace
 
     ws = Workspace.open(args.dir)
@@ -176,8 +175,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from personatune.prompting import Toggles
-    from personatune.serve import Limits, serve
+    from personatune.persona.prompting import Toggles
+    from personatune.runtime.serve import Limits, serve
     from personatune.workspace import Workspace
 
     ws = Workspace.open(args.dir)
@@ -190,7 +189,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from personatune.evaluate import Settings, evaluate
+    from personatune.eval.evaluate import Settings, evaluate
     from personatune.settings import resolve
     from personatune.workspace import Workspace
 
@@ -203,7 +202,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from personatune.sweep import parse_assignments, parse_grid, sweep
+    from personatune.eval.sweep import parse_assignments, parse_grid, sweep
     from personatune.workspace import Workspace
 
     try:
@@ -218,7 +217,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     import json
 
-    from personatune.compare import compare, format_compare
+    from personatune.eval.compare import compare, format_compare
     from personatune.workspace import Workspace
 
     result = compare(Workspace.open(args.dir), args.a, args.b, variant=args.variant)
@@ -227,7 +226,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_rate(args: argparse.Namespace) -> int:
-    from personatune.rating import run_rate
+    from personatune.eval.rating import run_rate
     from personatune.workspace import Workspace
 
     ws = Workspace.open(args.dir)
@@ -237,12 +236,12 @@ def cmd_rate(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from personatune.evaluate import Settings as EvalSettings
-    from personatune.generation import Settings as GenerationSettings
-    from personatune.rag import Settings as RagSettings
+    from personatune.data.runner import STAGES
+    from personatune.eval.evaluate import Settings as EvalSettings
+    from personatune.persona.rag import Settings as RagSettings
+    from personatune.runtime.generation import Settings as GenerationSettings
     from personatune.settings import resolve
-    from personatune.stages import STAGES
-    from personatune.train import Settings as TrainSettings
+    from personatune.train.runs import Settings as TrainSettings
     from personatune.workspace import Workspace
 
     ws = Workspace.open(args.dir) if args.dir else None
@@ -273,7 +272,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from personatune.stages import STAGES
+    from personatune.data.runner import STAGES
 
     parser = argparse.ArgumentParser(prog="personatune", description="Turn one person's own material into a small "
                                      "local model that answers as that person.")
@@ -309,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_flags(p, spec.settings)
         p.set_defaults(func=cmd_stage, stage=name)
 
-    from personatune.train import Settings as TrainSettings
+    from personatune.train.runs import Settings as TrainSettings
 
     p = sub.add_parser("train", help="LoRA fine-tune the base model on the built dataset (a new run)")
     p.add_argument("dir")
@@ -329,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default: DIR/runs/<run>/merged)")
     p.set_defaults(func=cmd_merge)
 
-    from personatune.rag import Settings as RagSettings
+    from personatune.persona.rag import Settings as RagSettings
 
     p = sub.add_parser("index", help="build the retrieval index over the segments (BM25 + embeddings); "
                        "report recall@k on the probes; optionally search it")
@@ -342,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir")
     p.set_defaults(func=cmd_card)
 
-    from personatune.generation import Settings as GenerationSettings
+    from personatune.runtime.generation import Settings as GenerationSettings
 
     p = sub.add_parser("export", help="write the merged model as GGUF (f16, q8_0, 4-bit) + Ollama Modelfile, "
                        "verified in llama.cpp against the Hugging Face model")
@@ -392,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_flags(p, GenerationSettings)
     p.set_defaults(func=cmd_serve)
 
-    from personatune.evaluate import Settings as EvalSettings
+    from personatune.eval.evaluate import Settings as EvalSettings
 
     p = sub.add_parser("eval", help="measure identity, opinions, tasks, bleed, verbatim recall and length drift "
                        "per variant; eval.json + an HTML report")

@@ -21,6 +21,8 @@ from personatune.registry import DEFAULT_BASE
 
 CONFIG_NAME = "persona.yaml"
 OVERRIDES_NAME = "labels.override.jsonl"
+# The dataset stages in the order they run; stage N writes DIR/data/NN-<stage>/.
+STAGE_NAMES = ["ingest", "clean", "chunk", "label", "pairs", "build", "dataset"]
 
 _TOP_LEVEL = {"name", "base_model", "sources", "gold_labels", "probes", "label_overrides", "train", "rag", "generate", "eval"}
 
@@ -88,13 +90,9 @@ class Workspace:
         return value
 
     def stage_dir(self, stage: str) -> Path:
-        from personatune.stages import STAGE_NAMES
-
         return self.root / "data" / f"{STAGE_NAMES.index(stage) + 1:02d}-{stage}"
 
     def unknown_keys(self) -> list[str]:
-        from personatune.stages import STAGE_NAMES
-
         return sorted(set(self.config) - _TOP_LEVEL - set(STAGE_NAMES))
 
 

@@ -1,0 +1,249 @@
+"""build: split by segment into train / validation / held-out, then oversample the persona rows of train.
+
+The split happens BEFORE any copying: a segment and all its questions land in exactly one split,
+so no copy of a held-out segment, and no question written from one, can reach training. Then the
+persona rows of train are replicated (fixed ratio, or `auto`: enough to bring persona tokens to
+the same order of magnitude as the dominant label), each copy with a different question. The cap
+refuses ratios past it unless explicitly overridden, and warns when it is.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+from personatune import artifacts
+from personatune.data.stage import StageContext
+from personatune.errors import UserError
+from personatune.settings import Settings as BaseSettings
+from personatune.settings import setting
+
+VERSION = 1
+SPLITS = ("train", "validation", "heldout")
+
+
+@dataclass
+class Settings(BaseSettings):
+    ratio: str = setting("10", help="copies of each persona row in train: a number, or 'auto' (persona tokens "
+                                    "reach auto_target of the dominant label's tokens)")
+    cap: int = setting(10, help="largest ratio allowed without allow_over_cap")
+    allow_over_cap: bool = setting(False, help="permit a ratio above the cap (a warning is still printed)")
+    auto_target: float = setting(0.1, help="for ratio auto: persona tokens as a fraction of the dominant "
+                                           "label's tokens (0.1 = same order of magnitude)")
+    validation_fraction: float = setting(0.1, help="share of segments (per label) for validation")
+    heldout_fraction: float = setting(0.1, help="share of segments (per label) held out for evaluation")
+    min_persona_heldout: int = setting(2, help="keep at least this many persona segments held out (when there are "
+                                               "enough) so identity can be evaluated")
+    seed: int = setting(13, help="seed for the split and the shuffle")
+
+    def problems(self) -> list[str]:
+        out = []
+        if str(self.ratio) != "auto":
+            try:
+                if int(self.ratio) < 1:
+                    out.append("ratio must be >= 1 or 'auto'")
+            except ValueError:
+                out.append(f"ratio {self.ratio!r} must be a whole number or 'auto'")
+        if self.cap < 1:
+            out.append("cap must be >= 1")
+        if not 0 <= self.validation_fraction < 1 or not 0 <= self.heldout_fraction < 1 or \
+                self.validation_fraction + self.heldout_fraction >= 1:
+            out.append("validation_fraction and heldout_fraction must be >= 0 and sum to < 1")
+        if not 0 < self.auto_target <= 10:
+            out.append("auto_target must be in (0, 10]")
+        return out
+
+
+def split_segments(rows: list[dict], settings: Settings) -> dict[str, str]:
+    """segment_id -> split, stratified by label, deterministic for a seed."""
+    by_label: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        if row["kind"] == "segment":
+            by_label[row["label"]].append(row)
+    assignment: dict[str, str] = {}
+    for label, items in sorted(by_label.items()):
+        items = sorted(items, key=lambda r: artifacts.sha256_text(f"{settings.seed}:{r['key'] or r['segment_id']}"))
+        n = len(items)
+        n_held = round(n * settings.heldout_fraction)
+        n_val = round(n * settings.validation_fraction)
+        if label == "persona" and n >= 3 * settings.min_persona_heldout:
+            n_held = max(n_held, settings.min_persona_heldout)
+        n_val = min(n_val, max(0, n - n_held - 1))
+        for i, row in enumerate(items):
+            assignment[row["segment_id"]] = "heldout" if i < n_held else "validation" if i < n_held + n_val else "train"
+    for row in rows:
+        if row["kind"] != "segment":
+            assignment[row["segment_id"]] = "train"  # contrastive pairs are not from segments
+    return assignment
+
+
+def row_tokens(row: dict) -> int:
+    return int(row.get("tokens") or round(len(row["text"].split()) * 1.3))
+
+
+def choose_ratio(train: list[dict], settings: Settings) -> tuple[int, str, list[str]]:
+    """(ratio, why, warnings)."""
+    tokens = Counter()
+    for row in train:
+        tokens[row["label"]] += row_tokens(row)
+    persona = tokens.get("persona", 0)
+    warnings = []
+    if str(settings.ratio) == "auto":
+        dominant_label, dominant = max(((k, v) for k, v in tokens.items() if k != "persona"),
+                                       key=lambda kv: kv[1], default=("none", 0))
+        if persona == 0:
+            return 1, "auto: no persona rows in train, nothing to oversample", ["no persona rows in the train split"]
+        wanted = max(1, math.ceil(settings.auto_target * dominant / persona))
+        why = (f"auto: persona has {persona} tokens, {dominant_label} {dominant}; {wanted}x brings persona to "
+               f">= {settings.auto_target:g} of {dominant_label}")
+        if wanted > settings.cap and not settings.allow_over_cap:
+            warnings.append(f"auto ratio {wanted} exceeds cap {settings.cap}; using {settings.cap} "
+                            "(set build.allow_over_cap: true to go past it)")
+            return settings.cap, why + f", capped at {settings.cap}", warnings
+        ratio = wanted
+    else:
+        ratio = int(settings.ratio)
+        why = f"fixed ratio {ratio} from settings"
+        if ratio > settings.cap and not settings.allow_over_cap:
+            raise UserError(f"build.ratio {ratio} exceeds the cap {settings.cap}: past the cap the model tends to "
+                            "parrot its biography and recite rows; lower the ratio, or set build.cap / "
+                            "--allow-over-cap if you mean it")
+    if persona == 0:
+        warnings.append("no persona rows in the train split: nothing to oversample, the model would learn the "
+                        "cadence without an identity; check the label report or mark persona segments with "
+                        "`personatune label DIR --review`")
+    if ratio > settings.cap:
+        warnings.append(f"ratio {ratio} is over the cap {settings.cap} (allowed by allow_over_cap); watch eval "
+                        "for bleed and verbatim repetition")
+    return ratio, why, warnings
+
+
+def example(row: dict, split: str, question: str, copy: int) -> dict:
+    return {"id": f"{row['segment_id']}#{copy}", "split": split, "segment_id": row["segment_id"],
+            "label": row["label"], "subtype": row.get("subtype"), "kind": row["kind"], "question": question,
+            "answer": row["text"], "copy": copy, "source": row.get("source"), "title": row.get("title"),
+            "start": row.get("start"), "offset": row.get("offset"), "tokens": row_tokens(row)}
+
+
+def percentiles(values: list[int]) -> dict:
+    if not values:
+        return {}
+    ordered = sorted(values)
+
+    def pct(p: float) -> int:
+        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return {"mean": round(sum(ordered) / len(ordered), 1), "min": ordered[0], "p10": pct(10), "p25": pct(25),
+            "p50": pct(50), "p75": pct(75), "p90": pct(90), "max": ordered[-1]}
+
+
+def shares(examples: list[dict]) -> dict:
+    rows, tokens = Counter(), Counter()
+    for ex in examples:
+        rows[ex["label"]] += 1
+        tokens[ex["label"]] += ex["tokens"]
+    total_rows, total_tokens = sum(rows.values()) or 1, sum(tokens.values()) or 1
+    return {label: {"rows": rows[label], "tokens": tokens[label], "row_share": round(rows[label] / total_rows, 4),
+                    "token_share": round(tokens[label] / total_tokens, 4)} for label in sorted(rows)}
+
+
+def build(rows: list[dict], settings: Settings) -> tuple[dict[str, list[dict]], dict]:
+    usable = [r for r in rows if r["questions"]]
+    assignment = split_segments(usable, settings)
+    by_split: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    for row in usable:
+        by_split[assignment[row["segment_id"]]].append(row)
+    ratio, why, warnings = choose_ratio(by_split["train"], settings)
+    rng = random.Random(settings.seed)
+    out: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    before = []
+    seen: dict[str, int] = {}
+    for row in by_split["train"]:
+        questions = row["questions"]
+        if row["label"] == "persona":
+            # Each copy asks with a different question where there are enough variants.
+            start = rng.randrange(len(questions))
+            copies = [example(row, "train", questions[(start + k) % len(questions)], k) for k in range(ratio)]
+            seen[row["segment_id"]] = ratio
+        else:
+            copies = [example(row, "train", rng.choice(questions), 0)]
+        before.append(copies[0])
+        out["train"].extend(copies)
+    rng.shuffle(out["train"])
+    for split in ("validation", "heldout"):
+        for row in by_split[split]:
+            ex = example(row, split, row["questions"][0], 0)
+            ex["questions"] = row["questions"]
+            out[split].append(ex)
+    leaks = {r["segment_id"] for r in out["train"]} & {r["segment_id"] for s in ("validation", "heldout") for r in out[s]}
+    if leaks:
+        raise AssertionError(f"split leak: {sorted(leaks)[:3]}")
+    persona_variants = [len(set(q for q in r["questions"])) for r in by_split["train"] if r["label"] == "persona"]
+    after_share = shares(out["train"]).get("persona", {}).get("token_share", 0.0)
+    if 0 < after_share < 0.01:
+        warnings.append(f"persona is still only {after_share:.1%} of training tokens after {ratio}x: too little for an "
+                        "identity; add persona material (an about page, a Q&A video) or mark more segments persona")
+    report = {
+        "segments_without_questions": sorted(r["segment_id"] for r in rows if not r["questions"]),
+        "ratio": ratio, "ratio_setting": str(settings.ratio), "cap": settings.cap, "why": why, "warnings": warnings,
+        "segments": {s: dict(Counter(r["label"] for r in by_split[s])) for s in SPLITS},
+        "rows": {s: len(out[s]) for s in SPLITS},
+        "train_before_oversampling": shares(before),
+        "train_after_oversampling": shares(out["train"]),
+        "persona_times_seen": {"per_segment": seen, "min": min(seen.values(), default=0),
+                               "max": max(seen.values(), default=0),
+                               "distinct_questions_per_segment": percentiles(persona_variants)},
+        "answer_words": {s: percentiles([len(r["answer"].split()) for r in out[s]]) for s in SPLITS},
+        "answer_words_by_label": {label: percentiles([len(r["answer"].split()) for r in out["train"] if r["label"] == label])
+                                  for label in sorted({r["label"] for r in out["train"]})},
+    }
+    return out, report
+
+
+def dataset_card(name: str, report: dict) -> str:
+    before, after = report["train_before_oversampling"], report["train_after_oversampling"]
+    lines = [f"# Dataset card: {name}", "",
+             "Training pairs built from the person's own material: each answer is a segment of their words, "
+             "each question one of several written for it.", "",
+             f"**Persona ratio:** {report['ratio']}x ({report['why']}).", ""]
+    for warning in report["warnings"]:
+        lines += [f"> warning: {warning}", ""]
+    lines += ["## Splits (by source segment, before oversampling)", "", "| split | segments | rows |", "|---|---|---|"]
+    for split in SPLITS:
+        segs = report["segments"][split]
+        lines.append(f"| {split} | {sum(segs.values())} ({', '.join(f'{k} {v}' for k, v in sorted(segs.items()))}) "
+                     f"| {report['rows'][split]} |")
+    lines += ["", "## Train label shares", "", "| label | rows before | tokens before | token share before | "
+              "rows after | tokens after | token share after |", "|---|---|---|---|---|---|---|"]
+    for label in sorted(set(before) | set(after)):
+        b, a = before.get(label, {}), after.get(label, {})
+        lines.append(f"| {label} | {b.get('rows', 0)} | {b.get('tokens', 0)} | {b.get('token_share', 0):.1%} | "
+                     f"{a.get('rows', 0)} | {a.get('tokens', 0)} | {a.get('token_share', 0):.1%} |")
+    seen = report["persona_times_seen"]
+    lines += ["", f"Each persona segment is seen {seen['min']}-{seen['max']} times per epoch, with "
+              f"{seen['distinct_questions_per_segment'].get('p50', 0)} distinct questions (median).", "",
+              "## Answer length (words)", "", "| split | mean | min | p10 | p50 | p90 | max |", "|---|---|---|---|---|---|---|"]
+    for split, p in report["answer_words"].items():
+        if p:
+            lines.append(f"| {split} | {p['mean']} | {p['min']} | {p['p10']} | {p['p50']} | {p['p90']} | {p['max']} |")
+    lines += ["", "The model learns the length of its training answers: compare generated lengths against these "
+              "(length drift in eval).", ""]
+    return "\n".join(lines)
+
+
+def run(ctx: StageContext, settings: Settings) -> dict:
+    rows = artifacts.read_jsonl(ctx.previous / "pairs.jsonl")
+    splits, report = build(rows, settings)
+    if not splits["train"]:
+        raise UserError("build produced no training rows; check the pairs report for rejected questions")
+    for split, examples in splits.items():
+        artifacts.write_jsonl(ctx.out / f"{split}.jsonl", examples)
+    artifacts.write_text(ctx.out / "dataset_card.md", dataset_card(ctx.ws.name, report))
+    for warning in report["warnings"]:
+        ctx.log(f"  warning: {warning}")
+    after = report["train_after_oversampling"].get("persona", {})
+    ctx.log(f"  ratio {report['ratio']}x: {report['rows']['train']} train rows, persona token share "
+            f"{report['train_before_oversampling'].get('persona', {}).get('token_share', 0):.1%} -> "
+            f"{after.get('token_share', 0):.1%}; held out {report['rows']['heldout']}")
+    return report

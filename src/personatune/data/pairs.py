@@ -1,0 +1,240 @@
+"""pairs: give every persona and instructional segment N distinct user questions; the segment is the answer.
+
+Several questions per answer give the model several paths into the same content, so it recites
+less verbatim. Every question is validated (non-empty, a question, not a copy of the answer,
+related to it); rejected ones are retried, then reported, never silently dropped. Optional
+contrastive pairs come from the probes file's "does_not_have" facts, answered with a grounded denial.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import yaml
+
+from personatune import artifacts
+from personatune.data.label import lexical_features
+from personatune.data.questions import LocalBackend, OpenAIBackend, TemplateBackend, openai_settings
+from personatune.data.stage import StageContext
+from personatune.errors import UserError
+from personatune.settings import Settings as BaseSettings
+from personatune.settings import setting
+
+VERSION = 1
+_REQUEST = re.compile(r"^(?:tell me|explain|describe|walk me through|give me|share|talk about|help me)\b", re.I)
+_WORDS = re.compile(r"[a-z0-9']+")
+
+
+@dataclass
+class Settings(BaseSettings):
+    backend: str = setting("template", choices=("template", "local", "openai"),
+                           help="who writes the questions: template (offline), local (the base model), "
+                                "openai (any OpenAI-compatible endpoint)")
+    questions_per_segment: int = setting(3, help="distinct questions per answer")
+    max_attempts: int = setting(4, help="rounds of asking again for rejected questions before reporting them")
+    include_labels: list[str] = setting(default_factory=lambda: ["persona", "instructional"],
+                                        help="segment labels that become training pairs")
+    similarity_check: str = setting("persona", choices=("all", "persona", "none"),
+                                    help="which questions must pass the embedding-similarity check "
+                                         "(MiniLM costs ~5 ms a question on 2 cores; lexical checks apply to all)")
+    min_similarity: float = setting(0.15, help="minimum cosine similarity between question and answer")
+    min_overlap: float = setting(0.15, help="minimum share of a question's content words found in the answer")
+    max_copy: float = setting(0.6, help="maximum share of a question's word 4-grams copied from the answer")
+    contrastive: bool = setting(True, help="add denial pairs from the probes file's does_not_have entries")
+    seed: int = setting(0, help="seed for template choice")
+    openai_base_url: str = setting("", help="endpoint for backend openai (else $OPENAI_BASE_URL)")
+    openai_model: str = setting("", help="model for backend openai (else $PERSONATUNE_OPENAI_MODEL)")
+    openai_api_key_env: str = setting("OPENAI_API_KEY", help="environment variable holding the API key")
+    embedder: str = setting("all-minilm-l6-v2", help="embedding model for the similarity check")
+
+    def problems(self) -> list[str]:
+        out = []
+        if not 1 <= self.questions_per_segment <= 20:
+            out.append("questions_per_segment must be between 1 and 20")
+        if self.max_attempts < 1:
+            out.append("max_attempts must be >= 1")
+        bad = set(self.include_labels) - {"persona", "instructional", "other"}
+        if bad:
+            out.append(f"include_labels has unknown labels {sorted(bad)}")
+        return out
+
+
+def _words(text: str) -> list[str]:
+    return _WORDS.findall(text.lower())
+
+
+def lexical_problem(question: str, answer: str, settings: Settings, taken: list[str],
+                    check_overlap: bool = True) -> str | None:
+    """Why a question is unusable, judged from its words alone; None if it passes."""
+    from personatune.data.questions import STOPWORDS
+
+    q = " ".join(question.split())
+    if not q:
+        return "empty"
+    if not (q.endswith("?") or _REQUEST.match(q)):
+        return "not phrased as a question"
+    q_words, a_words = _words(q), _words(answer)
+    if len(q_words) < 3:
+        return "too short"
+    if len(q_words) > 60:
+        return "too long"
+    if " ".join(q_words) in " ".join(a_words):
+        return "copy of the answer"
+    grams = {tuple(q_words[i:i + 4]) for i in range(len(q_words) - 3)}
+    a_grams = {tuple(a_words[i:i + 4]) for i in range(len(a_words) - 3)}
+    if grams and len(grams & a_grams) / len(grams) > settings.max_copy:
+        return "copies the answer's wording"
+    content = [w for w in q_words if w not in STOPWORDS and len(w) > 2]
+    answer_set = set(a_words) | {w.rstrip("s") for w in a_words}
+    if check_overlap and content and \
+            sum(1 for w in content if w in answer_set or w.rstrip("s") in answer_set) / len(content) < settings.min_overlap:
+        return "unrelated to the answer (no shared content words)"
+    if " ".join(q_words) in (" ".join(_words(t)) for t in taken):
+        return "duplicate of another question"
+    return None
+
+
+def make_backend(ctx: StageContext, settings: Settings, texts: list[str]):
+    if settings.backend == "template":
+        return TemplateBackend(texts, seed=settings.seed)
+    if settings.backend == "openai":
+        url, model, key = openai_settings(settings.openai_base_url, settings.openai_model, settings.openai_api_key_env)
+        return OpenAIBackend(url, model, key, ctx.ws.name)
+    return LocalBackend(ctx.ws.base_model, ctx.ws.name, seed=settings.seed)
+
+
+def load_probes(path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: probes file is not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: probes file must be a mapping with identity / opinions / does_not_have lists")
+    for section in ("identity", "opinions", "does_not_have"):
+        items = data.get(section) or []
+        if not isinstance(items, list):
+            raise UserError(f"{path}: `{section}` must be a list")
+        for number, item in enumerate(items, 1):
+            need = ("claim", "questions", "answer") if section == "does_not_have" else ("question", "answer")
+            missing = [k for k in need if not item.get(k)] if isinstance(item, dict) else list(need)
+            if missing:
+                raise UserError(f"{path}: {section} item {number} lacks {', '.join(missing)}")
+    return data
+
+
+def contrastive_rows(path) -> list[dict]:
+    rows = []
+    for number, item in enumerate(load_probes(path).get("does_not_have") or [], 1):
+        questions = item["questions"] if isinstance(item["questions"], list) else [item["questions"]]
+        rows.append({"segment_id": f"contrastive-{number:03d}", "kind": "contrastive", "label": "persona",
+                     "subtype": "background", "text": " ".join(item["answer"].split()),
+                     "questions": [" ".join(q.split()) for q in questions], "rejected": [],
+                     "source": str(path), "claim": item["claim"], "evidence": item.get("source"),
+                     "title": None, "start": None, "offset": None})
+    return rows
+
+
+def inputs(ws, settings: Settings) -> dict:
+    probes = ws.path_setting("probes")
+    out: dict = {"person": ws.name}
+    if settings.backend == "local":
+        out["model"] = ws.base_model
+    if settings.contrastive and probes is not None:
+        if not probes.exists():
+            raise UserError(f"{ws.config_path}: probes file {probes} does not exist")
+        out["probes"] = artifacts.sha256_file(probes)
+    return out
+
+
+def run(ctx: StageContext, settings: Settings) -> dict:
+    segments = [s for s in artifacts.read_jsonl(ctx.previous / "labels.jsonl") if s["label"] in settings.include_labels]
+    if not segments:
+        raise UserError(f"no segments labelled {settings.include_labels}; check the label stage report")
+    backend = make_backend(ctx, settings, [s["text"] for s in segments])
+    for seg in segments:
+        if seg["label"] == "persona":
+            feats = lexical_features(seg["text"])
+            seg["persona_window"] = feats["windows"][max(range(len(feats["windows"])),
+                                                         key=lambda k: feats["window_scores"][k])]
+    embedder = None
+    if settings.similarity_check != "none":
+        from personatune.embed import get_embedder
+        embedder = get_embedder(settings.embedder)
+    n = settings.questions_per_segment
+    reasons: Counter = Counter()
+    accepted: list[list[str]] = [[] for _ in segments]
+    rejected: list[list[dict]] = [[] for _ in segments]
+    needs_embedding = [embedder is not None and (settings.similarity_check == "all" or seg["label"] == "persona"
+                                                 or settings.backend != "template") for seg in segments]
+    answer_vecs: dict[int, np.ndarray] = {}
+    pending = list(range(len(segments)))
+    started = time.time()
+    for attempt in range(settings.max_attempts):
+        # One round: propose for every segment still short, check words, then embed all the
+        # survivors in one batch (MiniLM pays for padding; one call per segment is 3x slower).
+        to_embed: list[tuple[int, str]] = []
+        for number, i in enumerate(pending, 1):
+            seg = segments[i]
+            missing = n - len(accepted[i])
+            proposals = [p for p in backend.propose(seg, missing, attempt) if p not in accepted[i]]
+            proposals += [""] * max(0, missing - len(proposals))
+            passed: list[str] = []
+            for q in proposals:
+                q = " ".join(q.split())
+                # Shared words are a proxy for relatedness; where embeddings judge it, they decide.
+                problem = lexical_problem(q, seg["text"], settings, accepted[i] + passed,
+                                          check_overlap=not needs_embedding[i])
+                if problem:
+                    rejected[i].append({"question": q, "reason": problem, "attempt": attempt})
+                    reasons[problem] += 1
+                elif needs_embedding[i]:
+                    passed.append(q)
+                    to_embed.append((i, q))
+                else:
+                    passed.append(q)
+                    accepted[i].append(q)
+            if settings.backend != "template" and (number % 20 == 0 or number == len(pending)):
+                rate = number / max(time.time() - started, 1e-6)
+                ctx.log(f"  round {attempt + 1}: {number}/{len(pending)} segments ({rate:.1f}/s, "
+                        f"ETA {(len(pending) - number) / max(rate, 1e-6):.0f}s)")
+        if to_embed:
+            new_answers = sorted({i for i, _ in to_embed} - set(answer_vecs))
+            for i, vec in zip(new_answers, embedder.encode([segments[i]["text"] for i in new_answers])):
+                answer_vecs[i] = vec
+            question_vecs = embedder.encode([q for _, q in to_embed])
+            scored = sorted(((float(vec @ answer_vecs[i]), i, q) for (i, q), vec in zip(to_embed, question_vecs)),
+                            key=lambda t: -t[0])
+            for sim, i, q in scored:  # most similar first, so extra proposals lose to better ones
+                if sim < settings.min_similarity:
+                    rejected[i].append({"question": q, "reason": f"similarity {sim:.2f} below {settings.min_similarity}",
+                                        "attempt": attempt})
+                    reasons["low embedding similarity"] += 1
+                elif len(accepted[i]) < n:
+                    accepted[i].append(q)
+        pending = [i for i in pending if len(accepted[i]) < n]
+        ctx.log(f"  round {attempt + 1}: {len(segments) - len(pending)}/{len(segments)} segments have {n} questions "
+                f"({time.time() - started:.1f}s)")
+        if not pending:
+            break
+    rows = []
+    for i, seg in enumerate(segments):
+        rows.append({**{k: seg.get(k) for k in ("segment_id", "doc_id", "key", "source", "title", "format", "start",
+                                                 "end", "offset", "label", "subtype", "score", "tokens", "words")},
+                     "kind": "segment", "text": seg["text"], "questions": accepted[i][:n], "rejected": rejected[i]})
+    probes = ctx.ws.path_setting("probes")
+    contrastive = contrastive_rows(probes) if settings.contrastive and probes is not None else []
+    rows.extend(contrastive)
+    artifacts.write_jsonl(ctx.out / "pairs.jsonl", rows)
+    short = [r["segment_id"] for r in rows if len(r["questions"]) < n and r["kind"] == "segment"]
+    none = [r["segment_id"] for r in rows if not r["questions"]]
+    if short:
+        ctx.log(f"  {len(short)} segments got fewer than {n} valid questions ({len(none)} got none); "
+                "see report.json `short_segments`")
+    return {"backend": settings.backend, "segments": len(segments), "contrastive_pairs": len(contrastive),
+            "questions": sum(len(r["questions"]) for r in rows),
+            "rejected": sum(reasons.values()), "rejected_by_reason": dict(reasons),
+            "short_segments": short, "segments_without_questions": none}

@@ -1,0 +1,158 @@
+"""Scores for an eval's answers: every metric per variant, its interval, the per-item details the
+report shows, the overfitting flags. The metric definitions themselves live in metrics.py."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from personatune import artifacts
+from personatune.eval import metrics
+from personatune.workspace import Workspace
+
+DEFINITIONS = {
+    "identity_recall": "mean share of each identity probe's expected facts the answer states (normalised match)",
+    "invented_rate": "share of identity/opinion answers with a year, number, name or degree found nowhere in the sources",
+    "contradiction_rate": "share of identity answers that state a different year/number/name than an expected fact",
+    "opinion_alignment": "mean cosine (MiniLM) between the answer and the person's own answer to the opinion probe",
+    "general_accuracy": "share of built-in general instructions whose answer passes its check",
+    "general_similarity": "mean cosine between general-instruction answers and the reference answers",
+    "bleed_rate": "share of neutral prompts whose answer brings up the persona (persona terms, biography "
+                  "phrases, or cosine >= 0.6 to a persona segment)",
+    "transfer_voice": "mean cosine between task-transfer answers and the centroid of the person's own segments",
+    "copied_8gram_share": "mean share of an answer's word 8-grams found in a training answer (verbatim set)",
+    "longest_copied_run": "mean longest run of words shared with any training answer (verbatim set)",
+    "exact_continuation_rate": "share of verbatim probes whose first 16 words equal the training answer's",
+    "persona_nll": "mean per-token NLL of held-out persona answers (probe answers, held-out persona segments)",
+    "instruction_nll": "mean per-token NLL of held-out instructional answers",
+    "length_median_ratio": "median answer length (tokens) on training questions over the median training answer length",
+    "length_wasserstein": "earth mover's distance between answer and training lengths, in training medians",
+}
+CONTINUATION_WORDS = 16
+
+
+def _mean(values) -> float | None:
+    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return float(np.mean(values)) if values else None
+
+
+def _interval(values) -> list[float] | None:
+    values = [float(v) for v in values if v is not None]
+    if len(values) < 2:
+        return None
+    low, high = metrics.bootstrap_ci(values, n=1000)
+    return [round(low, 4), round(high, 4)]
+
+
+def score_all(ws: Workspace, items: dict, answers: list[dict], train: list[dict], nll: dict,
+              variants: list[str], log=print) -> dict:
+    from personatune.embed import get_embedder
+
+    embedder = get_embedder()
+    labels = artifacts.read_jsonl(ws.stage_dir("label") / "labels.jsonl")
+    vocab = metrics.source_vocab(r["text"] for r in labels)
+    persona_texts = [r["text"] for r in labels if r["label"] == "persona"]
+    other_texts = [r["text"] for r in labels if r["label"] != "persona"]
+    terms = metrics.persona_terms(persona_texts, other_texts)
+    persona_vectors = embedder.encode(persona_texts) if persona_texts else np.zeros((0, 384))
+    centroid = embedder.encode([r["text"] for r in labels]).mean(0)
+    centroid /= np.linalg.norm(centroid) or 1.0
+    train_answers = list({r["segment_id"]: r["answer"] for r in train}.values())
+    index = metrics.NgramIndex([metrics.words(a) for a in train_answers])
+    by_id = {name: {i.id: i for i in group} for name, group in items.items()}
+    from personatune.eval import evalsets
+
+    per_item: dict = {v: {} for v in variants}
+    scores: dict = {v: {} for v in variants}
+    lengths: dict = {"training": [int(r.get("tokens") or len(r["answer"].split())) for r in items_rows(train, items)]}
+    echo: dict = {}
+    vectors = embedder.encode([a["answer"] or " " for a in answers])
+    for a, vector in zip(answers, vectors):
+        a["_vector"] = vector
+    references = {(name, i.id): i.reference for name, group in items.items() for i in group if i.reference}
+    reference_vectors = dict(zip(references, embedder.encode(list(references.values())))) if references else {}
+    for variant in variants:
+        mine = [a for a in answers if a["variant"] == variant]
+        for a in mine:
+            item = by_id[a["set"]][a["prompt_id"]]
+            detail: dict = {}
+            if a["set"] in ("identity", "opinions"):
+                invented = metrics.invented_biography(a["answer"], vocab, item.question)
+                detail["invented"] = invented["invented"]
+                if invented["unsupported"]:
+                    detail["unsupported"] = [c["text"] for c in invented["unsupported"]]
+            if a["set"] == "identity" and item.expected:
+                detail["fact_recall"] = metrics.fact_recall(a["answer"], item.expected)
+                detail["contradicts"] = metrics.contradicts(a["answer"], item.expected, vocab, item.question)["contradicts"]
+            if a["set"] in ("opinions", "general") and (a["set"], item.id) in reference_vectors:
+                detail["alignment"] = float(a["_vector"] @ reference_vectors[(a["set"], item.id)])
+            if a["set"] == "general" and item.check is not None:
+                passed = evalsets.check_answer(item, a["answer"])
+                if passed is not None:
+                    detail["correct"] = bool(passed)
+            if a["set"] == "neutral":
+                bleed = metrics.bleeds(a["answer"], terms, item.question,
+                                       embed=lambda texts, v=a["_vector"]: np.asarray([v]),
+                                       persona_vectors=persona_vectors)
+                detail.update(bleed=bleed["bleed"], terms=bleed["terms"] + bleed["patterns"],
+                              similarity=bleed["similarity"])
+            if a["set"] == "transfer":
+                detail["voice"] = float(a["_vector"] @ centroid)
+            if a["set"] == "verbatim":
+                out = metrics.words(a["answer"])
+                detail["copied"] = index.copied_ngram_share(out, n=8) if len(out) >= 8 else 0.0
+                detail["longest_run"] = index.longest_common_substring(out)
+                detail["exact"] = metrics.exact_continuation(out, metrics.words(item.reference), k=CONTINUATION_WORDS)
+            per_item[variant].setdefault(a["set"], {})[item.id] = detail
+        sets = per_item[variant]
+
+        def values(name: str, key: str, sets=sets) -> list:
+            return [float(d[key]) for d in sets.get(name, {}).values() if key in d and d[key] is not None]
+
+        identity_opinion = values("identity", "invented") + values("opinions", "invented")
+        table = {
+            "identity_recall": values("identity", "fact_recall"),
+            "invented_rate": identity_opinion,
+            "contradiction_rate": values("identity", "contradicts"),
+            "opinion_alignment": values("opinions", "alignment"),
+            "general_accuracy": values("general", "correct"),
+            "general_similarity": values("general", "alignment"),
+            "bleed_rate": values("neutral", "bleed"),
+            "transfer_voice": values("transfer", "voice"),
+            "copied_8gram_share": values("verbatim", "copied"),
+            "longest_copied_run": values("verbatim", "longest_run"),
+            "exact_continuation_rate": values("verbatim", "exact"),
+        }
+        source = nll.get("tuned" if variant.startswith("tuned") else "base", {})
+        if variant in ("base", "tuned"):
+            table["persona_nll"] = source.get("persona_nll", [])
+            table["instruction_nll"] = source.get("instruction_nll", [])
+        scores[variant] = {k: _mean(v) for k, v in table.items() if v}
+        scores[variant]["_intervals"] = {k: _interval(v) for k, v in table.items() if len(v) > 1}
+        generated = [a["tokens"] for a in mine if a["set"] == "verbatim"]
+        if generated and lengths["training"]:
+            drift = metrics.length_drift(generated, lengths["training"])
+            scores[variant]["length_median_ratio"] = drift["median_ratio"]
+            scores[variant]["length_wasserstein"] = drift["wasserstein"]
+            lengths[variant] = generated
+        echo[variant] = metrics.term_echo([a["answer"] for a in mine], vocab, prompts=[a["prompt"] for a in mine])[:12]
+    for a in answers:
+        a.pop("_vector", None)
+    intervals = {v: scores[v].pop("_intervals") for v in variants}
+    flags = []
+    if "tuned" in scores and "base" in scores:
+        flags = metrics.flags(scores["tuned"], scores["base"])
+    return {"variants": variants, "metrics": scores, "intervals": intervals, "per_item": per_item,
+            "flags": flags, "term_echo": echo, "lengths": lengths, "persona_terms": terms[:30],
+            "definitions": DEFINITIONS}
+
+
+def items_rows(train: list[dict], items: dict) -> list[dict]:
+    """The training rows behind the verbatim probes (their answers set the length baseline)."""
+    wanted = {i.id.removeprefix("verbatim-") for i in items.get("verbatim", [])}
+    seen: dict[str, dict] = {}
+    for row in train:
+        if row["segment_id"] in wanted:
+            seen.setdefault(row["segment_id"], row)
+    return list(seen.values())

@@ -1,0 +1,130 @@
+"""What goes into the prompt: the persona card as the system message, retrieved passages with
+their provenance, and as much of the conversation as fits the context window.
+
+Fine-tuning gives the voice, the card gives form, retrieval gives facts. Card and retrieval are
+toggles (per chat, per request); with the card off the system message is the one the model was
+trained with (`dataset.system_prompt`, "You are {name}." by default).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from personatune.errors import UserError
+from personatune.workspace import Workspace
+
+RAG_HEADER = ("Passages from your own material (use them for facts; if they do not answer the question, "
+              "say you don't know):")
+
+
+@dataclass
+class Toggles:
+    card: bool = True
+    rag: bool = True
+
+
+@dataclass
+class Prompt:
+    messages: list[dict]
+    passages: list[dict] = field(default_factory=list)
+    dropped: int = 0  # earlier messages left out to fit the context window
+
+
+class Persona:
+    """The workspace's card and retrieval index, loaded once and shared by every conversation."""
+
+    def __init__(self, ws: Workspace, top_k: int | None = None, log=print):
+        from personatune.persona.card import read_card
+        self.ws, self.log = ws, log
+        self.card = (read_card(ws) or "").strip() or None
+        if self.card is None and (ws.stage_dir("label") / "labels.jsonl").exists():
+            from personatune.persona.card import generate_card
+
+            path, _ = generate_card(ws)
+            self.card = path.read_text(encoding="utf-8").strip()
+        self.plain_system = self.plain_system_for(ws)
+        self.top_k = top_k
+        self._index = None
+        self._index_lock = threading.Lock()
+
+    @staticmethod
+    def plain_system_for(ws: Workspace) -> str:
+        """The system message the model was trained with."""
+        from personatune.data.dataset import Settings as DatasetSettings
+        from personatune.settings import resolve
+
+        return resolve(DatasetSettings, ws.section("dataset")).system_prompt.replace("{name}", ws.name)
+
+    @property
+    def index(self):
+        with self._index_lock:
+            if self._index is None:
+                from personatune.persona.rag import Settings as RagSettings
+                from personatune.persona.rag import build_index
+                from personatune.settings import resolve
+
+                settings = resolve(RagSettings, self.ws.section("rag"))
+                if self.top_k:
+                    settings.top_k = self.top_k
+                self._index = build_index(self.ws, settings, log=self.log)
+            return self._index
+
+    def system(self, toggles: Toggles, query: str, client_system: str | None = None) -> tuple[str, list[dict]]:
+        # Front ends often send their own system message ("You are a helpful assistant"): with the
+        # card on it follows the card instead of silently replacing it.
+        base = self.card if toggles.card and self.card else (None if client_system else self.plain_system)
+        base = "\n\n".join(part for part in (base, client_system) if part)
+        if not toggles.rag or not query.strip():
+            return base, []
+        from personatune.persona.rag import format_context
+
+        hits = self.index.search(query)
+        return f"{base}\n\n{RAG_HEADER}\n{format_context(hits)}", hits
+
+    def prompt(self, history: list[dict], toggles: Toggles, engine, settings) -> Prompt:
+        """System message + the newest turns of `history` that fit the engine's context window."""
+        history = validate_messages(history)
+        client_system = "\n\n".join(m["content"] for m in history if m["role"] == "system") or None
+        turns = [m for m in history if m["role"] != "system"]
+        last_user = next((m["content"] for m in reversed(turns) if m["role"] == "user"), "")
+        system, passages = self.system(toggles, last_user, client_system)
+        return fit(engine, system, turns, settings, passages)
+
+
+def validate_messages(messages) -> list[dict]:
+    if not isinstance(messages, list) or not messages:
+        raise UserError("messages must be a non-empty list of {role, content} objects")
+    out = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise UserError(f"messages[{i}] must be an object with role and content")
+        role, content = message.get("role"), message.get("content")
+        role = "system" if role == "developer" else role  # newer OpenAI clients say developer
+        if role not in ("system", "user", "assistant"):
+            raise UserError(f"messages[{i}].role must be system, user or assistant, not {role!r}")
+        if isinstance(content, list):  # OpenAI content parts: keep the text ones
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+        if not isinstance(content, str):
+            raise UserError(f"messages[{i}].content must be a string")
+        out.append({"role": role, "content": content})
+    if out[-1]["role"] != "user":
+        raise UserError("the last message must come from the user")
+    return out
+
+
+def fit(engine, system: str, turns: list[dict], settings, passages: list[dict] | None = None) -> Prompt:
+    """Drop the oldest turns until prompt + max_new_tokens fits the context window."""
+    window = engine.context_for(settings)
+    room = window - min(settings.max_new_tokens, window // 2)
+    start = 0
+    while True:
+        messages = [{"role": "system", "content": system}, *turns[start:]]
+        if engine.count(messages) <= room:
+            return Prompt(messages, passages or [], start)
+        if start >= len(turns) - 1:
+            raise UserError(f"the message is too long for the {window}-token context window "
+                            f"(with {settings.max_new_tokens} tokens kept for the answer); shorten it")
+        start += 1
+        while start < len(turns) - 1 and turns[start]["role"] != "user":
+            start += 1  # never open the history with an orphaned answer

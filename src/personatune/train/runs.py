@@ -1,0 +1,323 @@
+"""train: LoRA fine-tuning of the workspace's base model on its built dataset; one folder per run.
+
+    DIR/runs/<run-id>/adapter/        adapter_model.safetensors + adapter_config.json (peft)
+    DIR/runs/<run-id>/run.json        manifest: status, settings, dataset hash, versions, figures
+    DIR/runs/<run-id>/metrics.jsonl   one line per optimizer step (loss, lr, tokens/s, val_loss)
+    DIR/runs/<run-id>/checkpoints/    resumable state (adapter, optimizer, scheduler, RNG, data position)
+    DIR/runs/<run-id>/best/           the adapter with the lowest validation loss
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import resource
+import secrets
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from personatune import __version__, artifacts
+from personatune.errors import UserError
+from personatune.settings import Settings as BaseSettings
+from personatune.settings import setting
+from personatune.workspace import Workspace
+
+
+@dataclass
+class Settings(BaseSettings):
+    base_model: str = setting("", help="model to fine-tune; empty = the workspace's base_model (set it to compare, "
+                                       "e.g. gemma3-270m pretrained against the default instruct model)")
+    r: int = setting(16, help="LoRA rank")
+    alpha: float = setting(32.0, help="LoRA alpha (the update is scaled by alpha / r)")
+    dropout: float = setting(0.0, help="dropout on the LoRA input (0 by default: on a CPU its random masks cost ~24% "
+                                       "of a step; persona rows already vary their questions)")
+    target_modules: list[str] = setting(default_factory=lambda: ["all-linear"],
+                                        help="modules that get LoRA: 'all-linear' or names like q_proj,v_proj")
+    learning_rate: float = setting(2e-4, help="peak learning rate")
+    schedule: str = setting("cosine", choices=("cosine", "linear", "constant"), help="decay after warmup")
+    warmup_steps: int = setting(10, help="linear warmup steps")
+    epochs: float = setting(1.0, help="passes over the training split (ignored when max_steps > 0)")
+    max_steps: int = setting(0, help="optimizer steps to run; 0 = derive from epochs")
+    batch_size: int = setting(8, help="examples per micro-batch (per process)")
+    grad_accum: int = setting(1, help="micro-batches per optimizer step")
+    max_length: int = setting(320, help="longest example in tokens (prompt + answer)")
+    overflow: str = setting("truncate", choices=("truncate", "drop"),
+                            help="examples longer than max_length: cut the answer's end, or drop them (counted)")
+    weight_decay: float = setting(0.0, help="AdamW weight decay on LoRA matrices")
+    max_grad_norm: float = setting(1.0, help="gradient clipping")
+    seed: int = setting(0, help="seed for LoRA init, dropout and data order")
+    eval_every: int = setting(40, help="validation loss every N steps (and at the end); 0 = never")
+    early_stopping_patience: int = setting(0, help="stop after N evaluations without a better validation loss; 0 = off")
+    save_every: int = setting(50, help="checkpoint every N steps (and on Ctrl-C / SIGTERM)")
+    keep_checkpoints: int = setting(2, help="checkpoints kept on disk")
+    device: str = setting("auto", choices=("auto", "cuda", "mps", "cpu"), help="where to train")
+    precision: str = setting("auto", choices=("auto", "float32", "bfloat16", "float16"),
+                             help="auto: bf16 on CUDA GPUs that support it, else fp32")
+    quantize: str = setting("none", choices=("none", "4bit"), help="4bit = QLoRA (CUDA + bitsandbytes only)")
+    report_to: list[str] = setting(default_factory=list, help="also log to: tensorboard, mlflow")
+    use_best: bool = setting(True, help="the run's adapter is the best validation checkpoint (else the last step)")
+
+    def problems(self) -> list[str]:
+        out = []
+        for name in ("r", "batch_size", "grad_accum", "max_length", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                out.append(f"{name} must be >= 1")
+        if not 0 <= self.dropout < 1:
+            out.append("dropout must be in [0, 1)")
+        if self.learning_rate <= 0:
+            out.append("learning_rate must be > 0")
+        if self.epochs <= 0 and self.max_steps <= 0:
+            out.append("set epochs > 0 or max_steps > 0")
+        bad = set(self.report_to) - {"tensorboard", "mlflow"}
+        if bad:
+            out.append(f"report_to has unknown entries {sorted(bad)}")
+        return out
+
+
+def versions() -> dict:
+    out = {"personatune": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
+    for name in ("torch", "transformers", "peft", "tokenizers"):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def dataset_files(ws: Workspace) -> tuple[Path, Path, str]:
+    from personatune.data.runner import read_record
+
+    folder = ws.stage_dir("dataset")
+    record = read_record(folder)
+    train, val = folder / "messages" / "train.jsonl", folder / "messages" / "validation.jsonl"
+    if record is None or not train.exists():
+        raise UserError(f"no built dataset in {ws.root}; run `personatune run {ws.root}` first "
+                        "(the dataset stage must include the messages format)")
+    if train.stat().st_size == 0:
+        raise UserError(f"{train} is empty; check the build report (no training rows)")
+    return train, val, record["output_hash"]
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def runs_root(ws: Workspace) -> Path:
+    return ws.root / "runs"
+
+
+def find_run(ws: Workspace, run_id: str | None) -> Path:
+    root = runs_root(ws)
+    runs = sorted(p for p in root.iterdir() if (p / "run.json").exists()) if root.exists() else []
+    if not runs:
+        raise UserError(f"no training runs in {ws.root}; run `personatune train {ws.root}` first")
+    if run_id is None:
+        return runs[-1]
+    matches = [p for p in runs if p.name == run_id or p.name.startswith(run_id)]
+    if len(matches) != 1:
+        raise UserError(f"run {run_id!r} {'is ambiguous' if matches else 'not found'}; "
+                        f"runs: {', '.join(p.name for p in runs[-5:])}")
+    return matches[0]
+
+
+def make_reporters(settings: Settings, run_dir: Path) -> list:
+    reporters = []
+    for name in settings.report_to:
+        if name == "tensorboard":
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise UserError("report_to tensorboard needs `pip install tensorboard`") from None
+            writer = SummaryWriter(str(run_dir / "tensorboard"))
+
+            def to_tb(row, writer=writer):
+                for key, value in row.items():
+                    if key != "step" and isinstance(value, (int, float)):
+                        writer.add_scalar(key, value, row["step"])
+                writer.flush()
+            reporters.append(to_tb)
+        elif name == "mlflow":
+            try:
+                import mlflow
+            except ImportError:
+                raise UserError("report_to mlflow needs `pip install mlflow`") from None
+            mlflow.start_run(run_name=run_dir.name)
+
+            def to_mlflow(row, mlflow=mlflow):
+                mlflow.log_metrics({k: v for k, v in row.items() if k != "step" and isinstance(v, (int, float))},
+                                   step=row["step"])
+            reporters.append(to_mlflow)
+    return reporters
+
+
+def build_model(base_model: str, settings: Settings, device):
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from personatune.registry import load_model
+    from personatune.train.batches import ensure_chat_template
+
+    kwargs = {}
+    if settings.quantize == "4bit":
+        if device.type != "cuda":
+            raise UserError("quantize: 4bit (QLoRA) needs a CUDA GPU; use quantize: none on CPU/MPS")
+        try:
+            import bitsandbytes  # noqa: F401
+            from transformers import BitsAndBytesConfig
+        except ImportError:
+            raise UserError("quantize: 4bit needs `pip install bitsandbytes`") from None
+        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                           bnb_4bit_compute_dtype=device.torch_dtype)
+    model, tokenizer = load_model(base_model, dtype=device.torch_dtype, **kwargs)
+    added_template = ensure_chat_template(tokenizer)
+    model.to(device.torch_device)
+    if settings.quantize == "4bit":
+        from peft import prepare_model_for_kbit_training
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    model.config.use_cache = False
+    torch.manual_seed(settings.seed)  # LoRA A is initialised at random
+    targets = settings.target_modules
+    config = LoraConfig(r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
+                        target_modules="all-linear" if targets == ["all-linear"] else targets,
+                        task_type="CAUSAL_LM", bias="none")
+    try:
+        peft_model = get_peft_model(model, config)
+    except ValueError as exc:
+        raise UserError(f"LoRA target_modules {targets}: {exc}") from None
+    return peft_model, tokenizer, added_template
+
+
+def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=print, progress: bool = True) -> Path:
+    """Train a LoRA adapter; returns the run folder. `resume` = a run id (or "latest")."""
+    import torch
+
+    from personatune.device import pick_device
+    from personatune.train.batches import encode_rows
+    from personatune.train.loop import (
+        Dist,
+        LoopConfig,
+        Trainer,
+        TrainingInterrupted,
+        seed_everything,
+    )
+
+    train_path, val_path, dataset_hash = dataset_files(ws)
+    base_model = settings.base_model or ws.base_model
+    run_dir = None
+    if resume:
+        # A resumed run continues with the settings and base model it started with.
+        run_dir = find_run(ws, None if resume == "latest" else resume)
+        record = artifacts.read_json(run_dir / "run.json")
+        settings = Settings(**record["settings"])
+        base_model = record["base_model"]
+        if record["dataset_hash"] != dataset_hash:
+            raise UserError(f"the dataset changed since run {run_dir.name} started; resuming would mix data. "
+                            "Start a new run instead")
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = pick_device(settings.device, settings.precision, local_rank if "WORLD_SIZE" in os.environ else None)
+    dist = Dist(device.type)
+    if run_dir is None:
+        run_dir = runs_root(ws) / dist.broadcast(new_run_id())
+    seed_everything(settings.seed)
+    model, tokenizer, added_template = build_model(base_model, settings, device)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    examples, enc_report = encode_rows(tokenizer, artifacts.read_jsonl(train_path), settings.max_length,
+                                       settings.overflow, str(train_path))
+    val_rows = artifacts.read_jsonl(val_path) if val_path.exists() else []
+    val_examples, _ = encode_rows(tokenizer, val_rows, settings.max_length, settings.overflow, str(val_path))
+    if not examples:
+        raise UserError(f"no usable training examples in {train_path} ({enc_report.dropped} longer than "
+                        f"max_length={settings.max_length}); raise train.max_length")
+    per_step = settings.batch_size * settings.grad_accum * dist.world
+    total_steps = settings.max_steps or max(1, int(settings.epochs * len(examples) / per_step))
+    cfg = LoopConfig(learning_rate=settings.learning_rate, warmup_steps=min(settings.warmup_steps, total_steps // 2),
+                     schedule=settings.schedule, total_steps=total_steps, batch_size=settings.batch_size,
+                     grad_accum=settings.grad_accum, seed=settings.seed, eval_every=settings.eval_every,
+                     save_every=settings.save_every, early_stopping_patience=settings.early_stopping_patience,
+                     keep_checkpoints=settings.keep_checkpoints, weight_decay=settings.weight_decay,
+                     max_grad_norm=settings.max_grad_norm)
+    manifest = {
+        "run_id": run_dir.name, "status": "running", "base_model": base_model,
+        "dataset": str(train_path.parent), "dataset_hash": dataset_hash, "settings": settings.to_dict(),
+        "device": {"type": device.type, "dtype": device.dtype, "processes": dist.world,
+                   "threads": torch.get_num_threads()},
+        "versions": versions(), "examples": enc_report.to_dict(), "validation_examples": len(val_examples),
+        "total_steps": total_steps, "chat_template": "default (added)" if added_template else "tokenizer",
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    if dist.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            artifacts.write_json(run_dir / "settings.json", settings.to_dict())
+            artifacts.write_json(run_dir / "run.json", manifest)
+        if enc_report.truncated or enc_report.dropped:
+            log(f"  {enc_report.truncated} examples truncated, {enc_report.dropped} dropped (longer than "
+                f"max_length={settings.max_length})")
+        log(f"training {base_model} + LoRA r={settings.r} on {len(examples)} examples for {total_steps} steps "
+            f"({device.type}, {device.dtype}, {dist.world} process(es)) -> {run_dir}")
+    reporters = make_reporters(settings, run_dir) if dist.main else []
+    trainer = Trainer(model, examples, val_examples, cfg, run_dir, device.torch_device, pad_id, dist, log=log,
+                      progress=progress, reporters=reporters)
+    if resume:
+        checkpoint = trainer.latest_checkpoint()
+        if checkpoint is None:
+            raise UserError(f"run {run_dir.name} has no checkpoint to resume from; start a new run")
+        trainer.resume(checkpoint)
+    started = time.time()
+    status = "finished"
+    try:
+        state = trainer.train()
+    except TrainingInterrupted:
+        status = "interrupted"
+        state = trainer.state
+    except BaseException:
+        if dist.main:
+            update_manifest(run_dir, status="failed", finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        raise
+    finally:
+        if dist.enabled:
+            rank_file = run_dir / "ranks" / f"rank-{dist.rank}.json"
+            artifacts.write_json(rank_file, {"rank": dist.rank, "examples": trainer.seen})
+    if dist.main:
+        if status == "finished":
+            save_adapter(model, trainer, run_dir, settings.use_best, tokenizer)
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        update_manifest(run_dir, status=status, finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                        steps=state.step, tokens=state.tokens, label_tokens=state.label_tokens,
+                        train_seconds=round(state.train_seconds, 1), wall_seconds=round(time.time() - started, 1),
+                        tokens_per_s=round(state.tokens / max(state.train_seconds, 1e-9), 1),
+                        final_loss=state.last_loss, best_val_loss=state.best_val, best_step=state.best_step,
+                        peak_memory_mb=round(peak_mb), adapter="adapter" if status == "finished" else None)
+    dist.close()
+    if status == "interrupted":
+        raise UserError(f"training interrupted at step {state.step}; checkpoint saved. Continue with "
+                        f"`personatune train {ws.root} --resume {run_dir.name}`")
+    return run_dir
+
+
+def save_adapter(model, trainer, run_dir: Path, use_best: bool, tokenizer) -> None:
+    from safetensors.torch import load_file
+
+    best = run_dir / "best" / "trainable.safetensors"
+    if use_best and best.exists():
+        trainer.load_trainable_state(load_file(str(best)))
+    with artifacts.atomic_dir(run_dir / "adapter") as tmp:
+        model.save_pretrained(str(tmp), safe_serialization=True)
+        tokenizer.save_pretrained(str(tmp / "tokenizer"))
+
+
+def update_manifest(run_dir: Path, **fields) -> None:
+    path = run_dir / "run.json"
+    record = artifacts.read_json(path) if path.exists() else {}
+    record.update(fields)
+    artifacts.write_json(path, record)
+
+
+def list_runs(ws: Workspace) -> list[dict]:
+    root = runs_root(ws)
+    if not root.exists():
+        return []
+    return [artifacts.read_json(p / "run.json") for p in sorted(root.iterdir()) if (p / "run.json").exists()]

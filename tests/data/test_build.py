@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from personatune.data.build import Settings, build, choose_ratio, dataset_card
+from personatune.errors import UserError
+
+
+def make_rows(n_instr: int = 200, n_persona: int = 6, tokens: int = 140) -> list[dict]:
+    rows = []
+    for i in range(n_instr):
+        rows.append({"segment_id": f"i{i}", "key": f"ki{i}", "kind": "segment", "label": "instructional",
+                     "subtype": None, "text": f"instruction number {i} " + "word " * 100, "tokens": tokens,
+                     "questions": [f"How do I do step {i}?", f"What about step {i}?", f"Why step {i}?"],
+                     "source": "/a/lesson.srt", "start": float(i), "offset": None, "title": "Lesson"})
+    for i in range(n_persona):
+        rows.append({"segment_id": f"p{i}", "key": f"kp{i}", "kind": "segment", "label": "persona",
+                     "subtype": "story", "text": f"persona story {i} " + "memory " * 100, "tokens": tokens,
+                     "questions": [f"Tell me about story {i}?", f"What happened in story {i}?", f"Why story {i}?"],
+                     "source": "/a/me.vtt", "start": float(i), "offset": None, "title": "Me"})
+    return rows
+
+
+def test_fixed_ratio_replicates_persona_with_different_questions():
+    splits, report = build(make_rows(n_persona=20), Settings(ratio="5", heldout_fraction=0.1, validation_fraction=0.1))
+    persona_train = [r for r in splits["train"] if r["label"] == "persona"]
+    segments = Counter(r["segment_id"] for r in persona_train)
+    assert set(segments.values()) == {5}
+    for seg in segments:
+        questions = [r["question"] for r in persona_train if r["segment_id"] == seg]
+        assert len(set(questions)) == 3  # 5 copies cycle through all 3 variants
+    instr = Counter(r["segment_id"] for r in splits["train"] if r["label"] == "instructional")
+    assert set(instr.values()) == {1}
+    assert report["ratio"] == 5
+    assert report["persona_times_seen"]["min"] == report["persona_times_seen"]["max"] == 5
+    before, after = report["train_before_oversampling"]["persona"], report["train_after_oversampling"]["persona"]
+    assert after["tokens"] == 5 * before["tokens"] and after["rows"] == 5 * before["rows"]
+    assert after["token_share"] > 3 * before["token_share"]
+
+
+def test_split_happens_before_oversampling_and_nothing_leaks():
+    rows = make_rows(n_instr=300, n_persona=30)
+    splits, _ = build(rows, Settings(ratio="10"))
+    train_ids = {r["segment_id"] for r in splits["train"]}
+    for split in ("validation", "heldout"):
+        held_ids = {r["segment_id"] for r in splits[split]}
+        assert not train_ids & held_ids
+        held_text = {r["answer"] for r in splits[split]}
+        assert not held_text & {r["answer"] for r in splits["train"]}
+        held_questions = {q for r in splits[split] for q in r["questions"]}
+        assert not held_questions & {r["question"] for r in splits["train"]}
+    held_labels = Counter(r["label"] for r in splits["heldout"])
+    assert held_labels["persona"] >= 2 and held_labels["instructional"] >= 20
+    # every segment lands in exactly one split
+    all_ids = Counter()
+    for examples in splits.values():
+        all_ids.update({r["segment_id"] for r in examples})
+    assert all(v == 1 for v in all_ids.values()) and len(all_ids) == len(rows)
+
+
+def test_split_is_deterministic_for_a_seed_and_changes_with_it():
+    rows = make_rows()
+    a, _ = build(rows, Settings(seed=1))
+    b, _ = build(rows, Settings(seed=1))
+    c, _ = build(rows, Settings(seed=2))
+    assert [r["id"] for r in a["train"]] == [r["id"] for r in b["train"]]
+    assert {r["segment_id"] for r in a["heldout"]} != {r["segment_id"] for r in c["heldout"]}
+
+
+def test_auto_ratio_brings_persona_to_the_same_order_of_magnitude():
+    # 3 persona vs 200 instructional segments of equal length: 0.1 * 200 / 3 -> 7x
+    rows = [r for r in make_rows(n_instr=200, n_persona=3)]
+    ratio, why, warnings = choose_ratio(rows, Settings(ratio="auto"))
+    assert ratio == 7 and "auto" in why and not warnings
+
+
+def test_auto_ratio_is_capped_with_a_warning():
+    rows = make_rows(n_instr=500, n_persona=2)  # wants 25x
+    ratio, why, warnings = choose_ratio(rows, Settings(ratio="auto", cap=10))
+    assert ratio == 10 and "capped" in why
+    assert any("exceeds cap" in w for w in warnings)
+
+
+def test_fixed_ratio_over_cap_is_refused_unless_overridden():
+    rows = make_rows()
+    with pytest.raises(UserError, match="exceeds the cap 10"):
+        choose_ratio(rows, Settings(ratio="15"))
+    ratio, _, warnings = choose_ratio(rows, Settings(ratio="15", allow_over_cap=True))
+    assert ratio == 15 and any("over the cap" in w for w in warnings)
+
+
+def test_bad_ratio_settings_are_one_clear_error():
+    with pytest.raises(UserError, match="ratio"):
+        Settings(ratio="ten")
+    with pytest.raises(UserError, match="heldout_fraction"):
+        Settings(validation_fraction=0.6, heldout_fraction=0.5)
+
+
+def test_report_and_card_describe_lengths_and_shares():
+    splits, report = build(make_rows(), Settings(ratio="auto"))
+    words = report["answer_words"]["train"]
+    assert words["min"] <= words["p50"] <= words["max"] and words["mean"] > 100
+    card = dataset_card("Test Person", report)
+    assert "Persona ratio" in card and "| train |" in card and "token share" in card
+
+
+def test_contrastive_rows_go_to_train_only():
+    rows = make_rows()
+    rows.append({"segment_id": "contrastive-001", "key": None, "kind": "contrastive", "label": "persona",
+                 "subtype": "background", "text": "No, I never finished an engineering degree.",
+                 "questions": ["Do you have an engineering degree?", "Where did you get your degree?"],
+                 "source": "probes.yaml", "start": None, "offset": None, "title": None})
+    splits, _ = build(rows, Settings(ratio="4"))
+    contrastive = [r for r in splits["train"] if r["kind"] == "contrastive"]
+    assert len(contrastive) == 4
+    assert not any(r["kind"] == "contrastive" for s in ("validation", "heldout") for r in splits[s])

@@ -1,0 +1,102 @@
+"""The bundled example persona through every stage, with the real tokenizer and MiniLM."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from personatune import artifacts
+from personatune.data.dataset import load_dataset
+from personatune.data.review import borderline, review
+from personatune.data.runner import run_stage
+from personatune.workspace import Workspace
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_example_format_is_read(example_built):
+    _, results = example_built
+    report = results["ingest"].report
+    assert report["skipped"] == 0
+    assert report["formats"] == {"markdown": 6, "srt": 12, "txt": 11, "vtt": 12, "youtube": 11}
+    assert report["documents"] >= 45
+
+
+def test_labeller_finds_the_rare_persona(example_built):
+    _, results = example_built
+    label = results["label"].report
+    auto = label["gold"]["automatic"]
+    # Figures stated in the README; a regression below these fails.
+    assert auto["precision"] >= 0.85, auto
+    assert auto["recall"] >= 0.8, auto
+    assert 0.01 <= label["persona_share"] <= 0.05
+
+
+def test_no_held_out_text_reaches_training(example_built):
+    ws, _ = example_built
+    build = ws.stage_dir("build")
+    train = artifacts.read_jsonl(build / "train.jsonl")
+    train_answers = {r["answer"] for r in train}
+    train_ids = {t["segment_id"] for t in train}
+    for split in ("validation", "heldout"):
+        for row in artifacts.read_jsonl(build / f"{split}.jsonl"):
+            assert row["answer"] not in train_answers
+            assert row["segment_id"] not in train_ids
+            # no training answer contains a long run of a held-out answer either
+            words = row["answer"].split()
+            probe = " ".join(words[len(words) // 3: len(words) // 3 + 12])
+            assert not any(probe in a for a in train_answers)
+    heldout = artifacts.read_jsonl(build / "heldout.jsonl")
+    assert {r["label"] for r in heldout} == {"persona", "instructional"}
+
+
+def test_persona_is_oversampled_to_the_same_order_of_magnitude(example_built):
+    _, results = example_built
+    report = results["build"].report
+    assert report["ratio"] == 10
+    before = report["train_before_oversampling"]["persona"]["token_share"]
+    after = report["train_after_oversampling"]["persona"]["token_share"]
+    assert before < 0.06 and after > 0.15
+    assert report["persona_times_seen"]["min"] == 10
+    assert report["persona_times_seen"]["distinct_questions_per_segment"]["p50"] == 3
+
+
+def test_dataset_files_carry_provenance_and_load(example_built):
+    ws, _ = example_built
+    folder = ws.stage_dir("dataset")
+    for fmt in ("messages", "alpaca", "sharegpt"):
+        rows = artifacts.read_jsonl(folder / fmt / "train.jsonl")
+        assert rows and all(r["metadata"]["source"] for r in rows)
+    alpaca = artifacts.read_jsonl(folder / "alpaca" / "train.jsonl")
+    timed = [r for r in alpaca if r["context"].endswith("s") and "@" in r["context"]]
+    assert timed, "timed sources carry a timestamp in the Alpaca context"
+    dataset = load_dataset(ws.root, "train")
+    assert len(dataset) == len(artifacts.read_jsonl(folder / "messages" / "train.jsonl"))
+    assert dataset[0]["messages"][-1]["role"] == "assistant"
+    card = (ws.stage_dir("build") / "dataset_card.md").read_text()
+    assert "Persona ratio:** 10x" in card
+
+
+def test_review_appends_human_decisions_that_the_labeller_obeys(example_built, tmp_path):
+    ws0, _ = example_built
+    root = tmp_path / "ws"
+    shutil.copytree(ws0.root, root)
+    ws = Workspace.open(root)
+    answers = iter(["f", "b", "a", "q"])
+    lines: list[str] = []
+    counts = review(ws, ask=lambda _: next(answers), say=lines.append)
+    assert counts == {"accepted": 1, "flipped": 1, "skipped": 0}
+    decisions = [json.loads(line) for line in ws.overrides_path.read_text().splitlines()]
+    assert len(decisions) == 2 and decisions[0]["decided"] == "flip"
+    before = ws.overrides_path.read_bytes()
+    run_stage(ws, "label", log=lambda _: None)
+    rows = {r["segment_id"]: r for r in artifacts.read_jsonl(ws.stage_dir("label") / "labels.jsonl")}
+    flipped = rows[decisions[0]["segment_id"]]
+    assert flipped["labelled_by"] == "human" and flipped["label"] == decisions[0]["label"]
+    assert ws.overrides_path.read_bytes() == before  # the human's file is never rewritten
+    # reviewed segments are not offered again
+    assert decisions[0]["segment_id"] not in {r["segment_id"] for r in borderline(ws)}

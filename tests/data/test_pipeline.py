@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from personatune import artifacts
+from personatune.cli import main
+from personatune.data.runner import STAGES, read_record, run_pipeline, run_stage
+from personatune.errors import UserError
+from personatune.workspace import Workspace, init_workspace
+
+ROOT = Path(__file__).resolve().parents[2]
+LESSON = ROOT / "examples" / "creator" / "blog"
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+@pytest.fixture
+def small_ws(tmp_path: Path) -> Workspace:
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    for name in sorted(p.name for p in LESSON.glob("*.md"))[:3]:
+        shutil.copy(LESSON / name, sources / name)
+    init_workspace(tmp_path / "ws", [str(sources)], name="Tester")
+    return Workspace.open(tmp_path / "ws")
+
+
+def tree_hashes(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): artifacts.sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_stages_skip_when_nothing_changed_and_rerun_downstream_when_settings_change(small_ws):
+    first = run_pipeline(small_ws, until="build", log=quiet)
+    assert [r.skipped for r in first] == [False] * 6
+    again = run_pipeline(small_ws, until="build", log=quiet)
+    assert [r.skipped for r in again] == [True] * 6
+    config = yaml.safe_load(small_ws.config_path.read_text())
+    config["chunk"] = {"target_tokens": 90, "max_tokens": 120}
+    small_ws.config_path.write_text(yaml.safe_dump(config))
+    ws = Workspace.open(small_ws.root)
+    third = run_pipeline(ws, until="build", log=quiet)
+    assert [r.skipped for r in third] == [True, True, False, False, False, False]
+    record = read_record(ws.stage_dir("chunk"))
+    assert record["settings"]["target_tokens"] == 90 and record["inputs"]["upstream"]
+
+
+def test_a_forced_rebuild_with_the_same_output_does_not_rerun_later_stages(small_ws):
+    run_pipeline(small_ws, until="chunk", log=quiet)
+    before = read_record(small_ws.stage_dir("clean"))["output_hash"]
+    rebuilt = run_stage(small_ws, "clean", force=True, log=quiet)
+    assert not rebuilt.skipped  # it ran again and took its own time ...
+    assert read_record(small_ws.stage_dir("clean"))["output_hash"] == before  # ... but made the same output
+    assert run_stage(small_ws, "chunk", log=quiet).skipped
+
+
+def test_sources_are_never_modified_and_nothing_is_written_outside(small_ws, tmp_path):
+    sources = tmp_path / "sources"
+    before = tree_hashes(sources)
+    run_pipeline(small_ws, log=quiet)
+    assert tree_hashes(sources) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sources", "ws"]
+    assert sorted(p.name for p in small_ws.root.iterdir()) == ["data", "persona.yaml"]
+
+
+def test_an_interrupted_stage_keeps_its_last_good_output(small_ws, monkeypatch):
+    run_pipeline(small_ws, until="build", log=quiet)
+    folder = small_ws.stage_dir("build")
+    good = tree_hashes(folder)
+
+    def crash(ctx, settings):
+        (ctx.out / "train.jsonl").write_text("half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(STAGES, "build", replace(STAGES["build"], run=crash))
+    with pytest.raises(KeyboardInterrupt):
+        run_stage(small_ws, "build", {"ratio": "3"}, log=quiet)
+    assert tree_hashes(folder) == good
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_a_stage_needs_its_upstream(small_ws):
+    with pytest.raises(UserError, match="run `personatune run .* --until ingest` first"):
+        run_stage(small_ws, "clean", log=quiet)
+
+
+def test_config_mistakes_are_named(small_ws):
+    small_ws.config_path.write_text(small_ws.config_path.read_text() + "chunk: {target_tokns: 100}\n")
+    with pytest.raises(UserError, match="unknown setting\\(s\\) target_tokns"):
+        run_pipeline(Workspace.open(small_ws.root), log=quiet)
+    small_ws.config_path.write_text("sources: [a\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        Workspace.open(small_ws.root)
+
+
+def test_init_refuses_to_overwrite_and_checks_sources(tmp_path):
+    init_workspace(tmp_path / "ws", [str(LESSON)])
+    with pytest.raises(UserError, match="already exists"):
+        init_workspace(tmp_path / "ws", [str(LESSON)])
+    with pytest.raises(UserError, match="does not exist"):
+        init_workspace(tmp_path / "other", [str(tmp_path / "missing")])
+
+
+def test_cli_runs_stages_and_reports_user_errors_in_one_line(tmp_path, capsys):
+    ws = tmp_path / "ws"
+    assert main(["init", str(ws), "--sources", str(LESSON), "--name", "Tester"]) == 0
+    assert main(["run", str(ws), "--until", "pairs"]) == 0
+    assert main(["build", str(ws), "--ratio", "3"]) == 0
+    assert read_record(Workspace.open(ws).stage_dir("build"))["settings"]["ratio"] == "3"
+    capsys.readouterr()
+    assert main(["build", str(ws), "--ratio", "15"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "exceeds the cap 10" in err[0]
+    assert main(["run", str(tmp_path / "nowhere")]) == 2
+    assert "is not a personatune workspace" in capsys.readouterr().err
+    assert main(["config", str(ws)]) == 0
+    out = capsys.readouterr().out
+    assert "target_tokens: 140" in out and "ratio: '10'" in out
+
+
+def test_every_stage_has_a_documented_settings_dataclass():
+    import dataclasses
+
+    for name, spec in STAGES.items():
+        assert spec.summary.startswith(f"{name}:"), name
+        spec.settings()  # defaults are valid
+        for field in dataclasses.fields(spec.settings):
+            assert field.metadata.get("help"), f"{name}.{field.name} has no help"
+
+
+def test_train_and_rag_sections_are_accepted_in_persona_yaml(small_ws):
+    small_ws.config_path.write_text(small_ws.config_path.read_text() + "train: {r: 8}\nrag: {top_k: 3}\n")
+    assert run_pipeline(Workspace.open(small_ws.root), until="ingest", log=quiet)[0].name == "ingest"

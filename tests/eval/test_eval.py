@@ -1,0 +1,76 @@
+"""The whole eval on the example persona with a tiny trained adapter (real models, few tokens)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from personatune.errors import UserError
+
+pytestmark = pytest.mark.integration
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="module")
+def evaluated(example_built):
+    from personatune.eval.evaluate import Settings, evaluate
+    from personatune.train.runs import Settings as TrainSettings
+    from personatune.train.runs import train
+
+    ws, _ = example_built
+    run_dir = train(ws, TrainSettings(max_steps=2, batch_size=4, max_length=160, eval_every=0, save_every=0,
+                                      warmup_steps=0, seed=7, learning_rate=5e-3), log=quiet, progress=False)
+    settings = Settings(variants=["base", "rag", "tuned"], model="adapter", max_new_tokens=12, general=10,
+                        neutral=10, transfer=2, verbatim=4, verbatim_tokens=24, batch_size=16)
+    folder = evaluate(ws, run_dir.name, settings, log=quiet)
+    return ws, run_dir, folder
+
+
+def test_eval_writes_every_metric_per_variant(evaluated):
+    ws, run_dir, folder = evaluated
+    result = json.loads((folder / "eval.json").read_text())
+    assert result["run_id"] == run_dir.name and result["variants"] == ["base", "rag", "tuned"]
+    for variant in ("base", "tuned"):
+        m = result["metrics"][variant]
+        for key in ("identity_recall", "invented_rate", "opinion_alignment", "general_accuracy", "bleed_rate",
+                    "transfer_voice", "copied_8gram_share", "exact_continuation_rate", "persona_nll",
+                    "instruction_nll", "length_median_ratio"):
+            assert m.get(key) is not None, (variant, key)
+        assert 0 <= m["identity_recall"] <= 1 and 0 <= m["bleed_rate"] <= 1 and m["persona_nll"] > 0
+    assert "general_accuracy" not in result["metrics"]["rag"]  # task sets go to base and tuned only
+    assert {f["flag"] for f in result["flags"]} >= {"bleed", "verbatim", "task_collapse"}
+    assert all(set(f) >= {"fired", "value", "threshold", "advice"} for f in result["flags"])
+    assert result["definitions"]["bleed_rate"]
+
+
+def test_eval_keeps_every_answer_with_its_passages(evaluated):
+    ws, _, folder = evaluated
+    rows = [json.loads(line) for line in (folder / "answers.jsonl").read_text().splitlines()]
+    probes = 20 + 11  # the example's identity and opinion probes
+    assert len(rows) == 3 * probes + 2 * (10 + 10 + 2 + 4)
+    rag = [r for r in rows if r["variant"] == "rag"]
+    assert rag and all(r["passages"] and "@" in r["passages"][0]["where"] for r in rag)
+    assert all(not r["passages"] for r in rows if r["variant"] == "tuned")
+    assert sum(1 for r in rows if r["answer"]) > len(rows) * 0.8
+
+
+def test_report_has_plots_and_examples(evaluated):
+    _, _, folder = evaluated
+    page = (folder / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 3
+    assert "Overfitting signs" in page and "Where were you born?" in page and "the person's answer" in page
+
+
+def test_unknown_variant_is_one_clear_error(example_built):
+    from personatune.cli import main
+
+    ws, _ = example_built
+    assert main(["eval", str(ws.root), "--variants", "base,best"]) == 2
+    with pytest.raises(UserError, match="unknown variant"):
+        from personatune.eval.evaluate import Settings
+
+        Settings(variants=["best"])

@@ -1,0 +1,67 @@
+"""Training glue on tiny tensors: the labelled-positions loss, batching, masks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from personatune.train.batches import Example, collate, length_grouped_batches
+from personatune.train.loop import LoopConfig, schedule_factor
+from personatune.train.loss import labelled_cross_entropy
+
+
+@pytest.mark.parametrize("softcap", [None, 3.0])
+def test_labelled_cross_entropy_matches_full_logits(softcap):
+    torch.manual_seed(0)
+    hidden = torch.randn(37, 16, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(50, 16, dtype=torch.float64)
+    targets = torch.randint(0, 50, (37,))
+    ours = labelled_cross_entropy(hidden, weight, targets, scale=1 / 37, softcap=softcap, chunk_rows=8)
+    ours.backward()
+    grad_ours = hidden.grad.clone()
+    hidden.grad = None
+    logits = hidden @ weight.t()
+    if softcap:
+        logits = softcap * torch.tanh(logits / softcap)
+    reference = torch.nn.functional.cross_entropy(logits, targets)
+    reference.backward()
+    assert torch.allclose(ours, reference, atol=1e-10)
+    assert torch.allclose(grad_ours, hidden.grad, atol=1e-10)
+
+
+def test_labelled_cross_entropy_refuses_a_trainable_head():
+    with pytest.raises(ValueError, match="frozen"):
+        labelled_cross_entropy(torch.randn(2, 4), torch.randn(5, 4, requires_grad=True), torch.tensor([1, 2]))
+
+
+def test_collate_marks_only_answer_positions():
+    ex = [Example(ids=[1, 2, 3, 4, 5, 6], prompt_len=4, index=0), Example(ids=[7, 8, 9], prompt_len=1, index=1)]
+    batch = collate(ex, pad_id=0)
+    assert batch["input_ids"].tolist() == [[1, 2, 3, 4, 5, 6], [7, 8, 9, 0, 0, 0]]
+    # row 0: positions 3,4 predict tokens 5,6; row 1: positions 0,1 predict 8,9
+    assert list(zip(batch["rows"].tolist(), batch["cols"].tolist(), batch["targets"].tolist())) == [
+        (0, 3, 5), (0, 4, 6), (1, 0, 8), (1, 1, 9)]
+    assert batch["tokens"] == 9 and batch["padding"] == 3
+    assert collate([ex[0]], pad_id=0)["attention_mask"] is None  # no padding, no mask: the fast causal path
+
+
+def test_length_grouped_batches_cover_everything_once_with_little_padding():
+    import random
+
+    rng = random.Random(0)
+    examples = [Example(ids=[1] * rng.randint(40, 260), prompt_len=10, index=i) for i in range(1000)]
+    batches = length_grouped_batches(examples, batch_size=8, seed=3, epoch=0)
+    assert sorted(i for b in batches for i in b) == list(range(1000))
+    assert batches == length_grouped_batches(examples, batch_size=8, seed=3, epoch=0)
+    assert batches != length_grouped_batches(examples, batch_size=8, seed=3, epoch=1)
+    real = sum(examples[i].length for b in batches for i in b)
+    padded = sum(max(examples[i].length for i in b) * len(b) for b in batches)
+    assert padded / real < 1.03  # random batches of 8 would pad ~40% here
+
+
+def test_schedule_warms_up_then_decays():
+    cfg = LoopConfig(learning_rate=1.0, warmup_steps=4, schedule="cosine", total_steps=20, batch_size=1, grad_accum=1,
+                     seed=0, eval_every=0, save_every=0, early_stopping_patience=0, keep_checkpoints=1)
+    factors = [schedule_factor(s, cfg) for s in range(20)]
+    assert factors[:4] == [0.25, 0.5, 0.75, 1.0]
+    assert all(a >= b for a, b in zip(factors[4:], factors[5:])) and factors[-1] < 0.05
