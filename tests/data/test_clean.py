@@ -23,8 +23,7 @@ from fixture_files import (  # noqa: E402
 )
 
 from personatune import artifacts
-from personatune.data import ingest
-from personatune.data import near_duplicates as minhash
+from personatune.data import ingest, near_duplicates
 from personatune.data.clean import (
     Cleaner,
     Settings,
@@ -445,7 +444,7 @@ def test_near_duplicate_index_finds_a_planted_copy_among_2000_passages(monkeypat
         comparisons += 1
         return real_intersect(*args, **kwargs)
 
-    monkeypatch.setattr(minhash.np, "intersect1d", counting)
+    monkeypatch.setattr(near_duplicates.np, "intersect1d", counting)
     index = NearDuplicateIndex(threshold=0.7)
     started = time.perf_counter()
     for i, words in enumerate(passages):

@@ -38,7 +38,7 @@ def _chatml(hf_template: str) -> OllamaTemplate:
 
 
 def _default(eos: str) -> OllamaTemplate:
-    # personatune's documented template for bases without one (training/data.py DEFAULT_CHAT_TEMPLATE).
+    # personatune's documented template for bases without one (train/batches.py DEFAULT_CHAT_TEMPLATE).
     body = ('{{ range .Messages }}{{ if eq .Role "system" }}{{ .Content }}\n\n'
             '{{ else if eq .Role "user" }}### User:\n{{ .Content }}\n\n'
             '{{ else }}### Assistant:\n{{ .Content }}' + eos + '\n\n{{ end }}{{ end }}### Assistant:\n')

@@ -1,6 +1,7 @@
 """The persona around every answer: the card, the retrieval index, and prompt assembly.
 
-Reads the dataset stages' segments (`DIR/data/`) and writes `DIR/persona/` (the card) and the
-retrieval index in the cache; every runtime (chat, serve, eval, the exported page) builds its
-system message with `prompting`, so the model sees the same words wherever it runs.
+Reads the labelled segments of the dataset stages (`DIR/data/`); writes the persona card
+(`DIR/persona_card.md`, never over the person's own edits) and the retrieval index (`DIR/index/`).
+Every runtime (chat, serve, eval, the exported page) builds its system message with `prompting`,
+so the model sees the same words wherever it runs.
 """
