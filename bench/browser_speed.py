@@ -6,7 +6,7 @@ Same prompts, same token ids, greedy, exactly `--tokens` new tokens per prompt (
 tokens), timed the way a chat user waits: prompt plus answer, wall time. The page is the real
 export served by a static loopback server; each model file is loaded once and warmed up first.
 llama.cpp runs the run's own q8_0 GGUF with all cores and with one thread (the page's WASM runs on
-one thread unless the host sends cross-origin isolation headers; see README).
+one thread unless the host sends cross-origin isolation headers; see docs/export.md, Publishing).
 
     .venv/bin/python bench/browser_speed.py [DIR] [--tokens 64] [--prompts 4] [--dtypes fp32,fp16,q8]
 

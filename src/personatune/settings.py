@@ -19,7 +19,7 @@ T = TypeVar("T")
 
 def setting(default: Any = dataclasses.MISSING, help: str = "", *, choices: tuple | None = None,
             default_factory: Any = dataclasses.MISSING) -> Any:
-    """A dataclass field with the help text the CLI and README show."""
+    """A dataclass field with the help text that `--help` and `personatune config` show."""
     meta = {"help": help, "choices": choices}
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)

@@ -30,7 +30,7 @@ def test_labeller_finds_the_rare_persona(example_built):
     _, results = example_built
     label = results["label"].report
     auto = label["gold"]["automatic"]
-    # Figures stated in the README; a regression below these fails.
+    # Figures stated in docs/data.md (and the README table); a regression below these fails.
     assert auto["precision"] >= 0.85, auto
     assert auto["recall"] >= 0.8, auto
     assert 0.01 <= label["persona_share"] <= 0.05

@@ -36,7 +36,7 @@ DTYPE_FILES = {"fp32": "model.onnx", "fp16": "model_fp16.onnx", "q8": "model_qua
                "q4": "model_q4.onnx"}
 DEFAULT_DTYPES = ("fp32", "fp16")
 # The page loads the smallest file whose greedy tokens agree with the PyTorch model at least this much
-# (measured here, before publishing); 8-bit weights agree far less on a 135M model (see README).
+# (measured here, before publishing); 8-bit weights agree far less on a 135M model (see docs/export.md, Parity).
 AGREEMENT_FLOOR = 0.9
 MARKER = "personatune-web-export"
 
