@@ -10,11 +10,11 @@ from personatune.data.label import (
     apply_overrides,
     auto_label,
     gold_persona_ids,
-    lexical_features,
     precision_recall,
     read_overrides,
     text_key,
 )
+from personatune.data.label_cues import lexical_features
 from personatune.errors import UserError
 
 PERSONA = ("Years ago, when I was fourteen, my parents moved us to a new country, and my grandfather gave me his "

@@ -5,17 +5,19 @@ from collections import Counter
 import pytest
 
 from personatune.errors import UserError
-from personatune.eval.evalsets import (
+from personatune.eval.answer_checks import (
     CHECK_KINDS,
-    GeneralItem,
-    balanced,
     check_answer,
     count_items,
+    normalise,
+    numbers_in,
+)
+from personatune.eval.evalset_items import GeneralItem
+from personatune.eval.evalsets import (
+    balanced,
     load_general,
     load_neutral,
     load_transfer,
-    normalise,
-    numbers_in,
     transfer_prompts,
 )
 

@@ -9,29 +9,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from personatune.errors import UserError
-from personatune.eval.metrics import (
-    NgramIndex,
-    Thresholds,
-    bleeds,
-    bootstrap_ci,
+from personatune.eval.metrics.bleed import bleeds, persona_terms, term_echo
+from personatune.eval.metrics.identity import (
     contradicts,
-    exact_continuation,
     fact_recall,
     facts_stated,
-    flags,
     invented_biography,
-    length_drift,
-    normalise,
-    opinion_alignment,
+)
+from personatune.eval.metrics.intervals import (
+    bootstrap_ci,
     paired_bootstrap_delta,
-    persona_terms,
-    source_vocab,
-    stance_pick,
-    term_echo,
     wilson_interval,
     win_rate,
-    words,
 )
+from personatune.eval.metrics.length import length_drift
+from personatune.eval.metrics.opinions import opinion_alignment, stance_pick
+from personatune.eval.metrics.overfitting import Thresholds, flags
+from personatune.eval.metrics.text import normalise, source_vocab, words
+from personatune.eval.metrics.verbatim import NgramIndex, exact_continuation
 
 
 def fake_embed(texts: list[str], dim: int = 64) -> np.ndarray:

@@ -14,16 +14,8 @@ import pytest
 from serving import running
 
 from personatune.errors import UserError
-from personatune.eval.rating import (
-    Rating,
-    RatingStore,
-    find_answers,
-    make_rate_server,
-    pairs,
-    read_answers,
-    run_rate,
-    win_rates,
-)
+from personatune.eval.rating import find_answers, make_rate_server, pairs, read_answers, run_rate
+from personatune.eval.rating_store import Rating, RatingStore, win_rates
 
 ARTIFACTS = Path(__file__).parents[1] / "artifacts"
 # answers never use the variant names, so finding one in a response means the blinding leaked

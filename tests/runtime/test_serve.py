@@ -16,9 +16,11 @@ from serving import running, small_engines
 
 from personatune.errors import UserError
 from personatune.persona.prompting import Toggles
+from personatune.runtime.bounds import Limits
 from personatune.runtime.generation import Engine, Finish, Settings
+from personatune.runtime.http_server import is_loopback
 from personatune.runtime.openai_api import ApiError, parse_chat
-from personatune.runtime.serve import Limits, is_loopback, make_server
+from personatune.runtime.serve import make_server
 
 GREEDY = Settings(temperature=0.0, max_new_tokens=12)
 PLAIN = Toggles(card=False, rag=False)  # short prompts keep the model tests fast; one test turns both on

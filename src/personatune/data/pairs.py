@@ -17,7 +17,7 @@ import numpy as np
 import yaml
 
 from personatune import artifacts
-from personatune.data.label import lexical_features
+from personatune.data.label_cues import lexical_features
 from personatune.data.questions import LocalBackend, OpenAIBackend, TemplateBackend, openai_settings
 from personatune.data.stage import StageContext
 from personatune.errors import UserError

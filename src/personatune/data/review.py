@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 
 from personatune import artifacts
-from personatune.data.label import SUBTYPES, read_overrides
+from personatune.data.label import read_overrides
+from personatune.data.label_cues import SUBTYPES
 from personatune.errors import UserError
 from personatune.workspace import Workspace
 

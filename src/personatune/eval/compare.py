@@ -1,7 +1,7 @@
 """`personatune compare`: did run B move a metric against run A, or is it noise?
 
 Two evals of the same variant are paired probe by probe (same set, same prompt id) and every
-per-item metric gets B minus A with a 95% paired bootstrap interval (metrics.paired_bootstrap_delta).
+per-item metric gets B minus A with a 95% paired bootstrap interval (paired_bootstrap_delta).
 A change counts as "better" or "worse" only when that interval excludes 0. Metrics that eval.json
 holds only as one number (the NLLs, length drift) get the plain difference and no verdict: with a
 single figure per eval there is nothing to resample.
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from personatune.errors import UserError
-from personatune.eval import metrics
+from personatune.eval.metrics.intervals import paired_bootstrap_delta
 from personatune.workspace import Workspace
 
 EVAL_NAME = "eval.json"
@@ -113,7 +113,7 @@ def _paired(items_a: dict, items_b: dict, shared: set, metric: Metric) -> tuple[
 
 
 def _row(name: str, better: str, x: list[float], y: list[float], n: int, seed: int) -> dict:
-    d = metrics.paired_bootstrap_delta(x, y, n=n, alpha=1 - CONFIDENCE, seed=seed)
+    d = paired_bootstrap_delta(x, y, n=n, alpha=1 - CONFIDENCE, seed=seed)
     if d["n"] < 2:
         verdict = "too few paired probes"
     elif d["low"] > 0 or d["high"] < 0:  # the interval excludes 0

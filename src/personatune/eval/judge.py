@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from personatune.errors import UserError
-from personatune.eval import metrics
+from personatune.eval.metrics.intervals import bootstrap_ci
 
 SCORES = ("persona_match", "task_quality")
 KIND_OF_SET = {"identity": "persona", "opinions": "persona", "general": "task", "neutral": "task",
@@ -268,7 +268,7 @@ def judge_answers(judge: Judge, answers_rows: Iterable[dict], items_by_set_and_i
 def _stat(values: list[float]) -> dict | None:
     if not values:
         return None
-    low, high = metrics.bootstrap_ci(values, n=1000) if len(values) > 1 else (math.nan, math.nan)
+    low, high = bootstrap_ci(values, n=1000) if len(values) > 1 else (math.nan, math.nan)
     return {"mean": sum(values) / len(values), "low": None if math.isnan(low) else low,
             "high": None if math.isnan(high) else high, "n": len(values)}
 

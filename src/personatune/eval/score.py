@@ -1,5 +1,5 @@
 """Scores for an eval's answers: every metric per variant, its interval, the per-item details the
-report shows, the overfitting flags. The metric definitions themselves live in metrics.py."""
+report shows, the overfitting flags. The metric definitions themselves live in eval/metrics/."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ import math
 import numpy as np
 
 from personatune import artifacts
-from personatune.eval import metrics
+from personatune.eval.metrics import overfitting
+from personatune.eval.metrics.bleed import bleeds, persona_terms, term_echo
+from personatune.eval.metrics.identity import contradicts, fact_recall, invented_biography
+from personatune.eval.metrics.intervals import bootstrap_ci
+from personatune.eval.metrics.length import length_drift
+from personatune.eval.metrics.text import source_vocab, words
+from personatune.eval.metrics.verbatim import NgramIndex, exact_continuation
 from personatune.workspace import Workspace
 
 DEFINITIONS = {
@@ -41,7 +47,7 @@ def _interval(values) -> list[float] | None:
     values = [float(v) for v in values if v is not None]
     if len(values) < 2:
         return None
-    low, high = metrics.bootstrap_ci(values, n=1000)
+    low, high = bootstrap_ci(values, n=1000)
     return [round(low, 4), round(high, 4)]
 
 
@@ -51,17 +57,17 @@ def score_all(ws: Workspace, items: dict, answers: list[dict], train: list[dict]
 
     embedder = get_embedder()
     labels = artifacts.read_jsonl(ws.stage_dir("label") / "labels.jsonl")
-    vocab = metrics.source_vocab(r["text"] for r in labels)
+    vocab = source_vocab(r["text"] for r in labels)
     persona_texts = [r["text"] for r in labels if r["label"] == "persona"]
     other_texts = [r["text"] for r in labels if r["label"] != "persona"]
-    terms = metrics.persona_terms(persona_texts, other_texts)
+    terms = persona_terms(persona_texts, other_texts)
     persona_vectors = embedder.encode(persona_texts) if persona_texts else np.zeros((0, 384))
     centroid = embedder.encode([r["text"] for r in labels]).mean(0)
     centroid /= np.linalg.norm(centroid) or 1.0
     train_answers = list({r["segment_id"]: r["answer"] for r in train}.values())
-    index = metrics.NgramIndex([metrics.words(a) for a in train_answers])
+    index = NgramIndex([words(a) for a in train_answers])
     by_id = {name: {i.id: i for i in group} for name, group in items.items()}
-    from personatune.eval import evalsets
+    from personatune.eval.answer_checks import check_answer
 
     per_item: dict = {v: {} for v in variants}
     scores: dict = {v: {} for v in variants}
@@ -78,32 +84,32 @@ def score_all(ws: Workspace, items: dict, answers: list[dict], train: list[dict]
             item = by_id[a["set"]][a["prompt_id"]]
             detail: dict = {}
             if a["set"] in ("identity", "opinions"):
-                invented = metrics.invented_biography(a["answer"], vocab, item.question)
+                invented = invented_biography(a["answer"], vocab, item.question)
                 detail["invented"] = invented["invented"]
                 if invented["unsupported"]:
                     detail["unsupported"] = [c["text"] for c in invented["unsupported"]]
             if a["set"] == "identity" and item.expected:
-                detail["fact_recall"] = metrics.fact_recall(a["answer"], item.expected)
-                detail["contradicts"] = metrics.contradicts(a["answer"], item.expected, vocab, item.question)["contradicts"]
+                detail["fact_recall"] = fact_recall(a["answer"], item.expected)
+                detail["contradicts"] = contradicts(a["answer"], item.expected, vocab, item.question)["contradicts"]
             if a["set"] in ("opinions", "general") and (a["set"], item.id) in reference_vectors:
                 detail["alignment"] = float(a["_vector"] @ reference_vectors[(a["set"], item.id)])
             if a["set"] == "general" and item.check is not None:
-                passed = evalsets.check_answer(item, a["answer"])
+                passed = check_answer(item, a["answer"])
                 if passed is not None:
                     detail["correct"] = bool(passed)
             if a["set"] == "neutral":
-                bleed = metrics.bleeds(a["answer"], terms, item.question,
-                                       embed=lambda texts, v=a["_vector"]: np.asarray([v]),
-                                       persona_vectors=persona_vectors)
+                bleed = bleeds(a["answer"], terms, item.question,
+                               embed=lambda texts, v=a["_vector"]: np.asarray([v]),
+                               persona_vectors=persona_vectors)
                 detail.update(bleed=bleed["bleed"], terms=bleed["terms"] + bleed["patterns"],
                               similarity=bleed["similarity"])
             if a["set"] == "transfer":
                 detail["voice"] = float(a["_vector"] @ centroid)
             if a["set"] == "verbatim":
-                out = metrics.words(a["answer"])
+                out = words(a["answer"])
                 detail["copied"] = index.copied_ngram_share(out, n=8) if len(out) >= 8 else 0.0
                 detail["longest_run"] = index.longest_common_substring(out)
-                detail["exact"] = metrics.exact_continuation(out, metrics.words(item.reference), k=CONTINUATION_WORDS)
+                detail["exact"] = exact_continuation(out, words(item.reference), k=CONTINUATION_WORDS)
             per_item[variant].setdefault(a["set"], {})[item.id] = detail
         sets = per_item[variant]
 
@@ -132,17 +138,17 @@ def score_all(ws: Workspace, items: dict, answers: list[dict], train: list[dict]
         scores[variant]["_intervals"] = {k: _interval(v) for k, v in table.items() if len(v) > 1}
         generated = [a["tokens"] for a in mine if a["set"] == "verbatim"]
         if generated and lengths["training"]:
-            drift = metrics.length_drift(generated, lengths["training"])
+            drift = length_drift(generated, lengths["training"])
             scores[variant]["length_median_ratio"] = drift["median_ratio"]
             scores[variant]["length_wasserstein"] = drift["wasserstein"]
             lengths[variant] = generated
-        echo[variant] = metrics.term_echo([a["answer"] for a in mine], vocab, prompts=[a["prompt"] for a in mine])[:12]
+        echo[variant] = term_echo([a["answer"] for a in mine], vocab, prompts=[a["prompt"] for a in mine])[:12]
     for a in answers:
         a.pop("_vector", None)
     intervals = {v: scores[v].pop("_intervals") for v in variants}
     flags = []
     if "tuned" in scores and "base" in scores:
-        flags = metrics.flags(scores["tuned"], scores["base"])
+        flags = overfitting.flags(scores["tuned"], scores["base"])
     return {"variants": variants, "metrics": scores, "intervals": intervals, "per_item": per_item,
             "flags": flags, "term_echo": echo, "lengths": lengths, "persona_terms": terms[:30],
             "definitions": DEFINITIONS}

@@ -127,7 +127,7 @@ def sweep(ws: Workspace, ratios: list[int], grid: dict[str, list[str]] | None = 
 
 def _repetition(text: str) -> float:
     """Share of an answer's word 3-grams that repeat an earlier 3-gram of the same answer."""
-    from personatune.eval.metrics import words
+    from personatune.eval.metrics.text import words
 
     tokens = words(text)
     grams = list(zip(tokens, tokens[1:], tokens[2:]))
@@ -137,7 +137,8 @@ def _repetition(text: str) -> float:
 def generation_grid(ws: Workspace, run_id: str, grid: dict[str, list[str]], eval_settings, log=print) -> list[dict]:
     """Answer length and repetition on the persona probes and training questions, per setting combination."""
     from personatune.eval.evaluate import build_items
-    from personatune.eval.metrics import fact_recall, length_drift
+    from personatune.eval.metrics.identity import fact_recall
+    from personatune.eval.metrics.length import length_drift
     from personatune.eval.score import items_rows
     from personatune.persona.prompting import Persona, Toggles
     from personatune.runtime.engines import open_engine

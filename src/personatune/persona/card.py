@@ -21,7 +21,7 @@ SECTIONS = (("background", "Background"), ("story", "Stories"), ("opinion", "Opi
 
 
 def _best_passages(rows: list[dict], per_section: int, max_words: int) -> dict[str, list[str]]:
-    from personatune.data.label import lexical_features
+    from personatune.data.label_cues import lexical_features
 
     out: dict[str, list[str]] = {}
     for subtype, _ in SECTIONS:
