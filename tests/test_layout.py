@@ -123,3 +123,28 @@ def test_the_cli_starts_without_a_model_library():
             "print(sorted(m for m in ('torch', 'transformers', 'llama_cpp', 'onnx', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_every_personatune_import_resolves():
+    """`from personatune.x import name` anywhere (src, tests, bench, tools), at the top or inside a
+    function, names a module that exists and a name it defines."""
+    import importlib
+
+    root = PACKAGE.parents[1]
+    missing = []
+    for folder in ("src", "tests", "bench", "tools"):
+        for path in sorted((root / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("personatune"):
+                    module = importlib.import_module(node.module)
+                    for alias in node.names:
+                        if not hasattr(module, alias.name):
+                            try:
+                                importlib.import_module(f"{node.module}.{alias.name}")
+                            except ModuleNotFoundError:
+                                missing.append(f"{path.relative_to(root)}:{node.lineno} {node.module}.{alias.name}")
+                elif isinstance(node, ast.Import):
+                    for alias in node.names:
+                        if alias.name.startswith("personatune"):
+                            importlib.import_module(alias.name)
+    assert missing == []

@@ -189,7 +189,7 @@ def export_web(ws: Workspace, run_id: str | None = None, out: Path | None = None
                verify: bool = True, settings=None, log=print) -> WebExport:
     import torch
 
-    from personatune.export.gguf_export import npm_vendor
+    from personatune.export import npm_vendor
     from personatune.export.onnx_model import describe, max_positions
     from personatune.export.verify import PARITY_TOKENS, parity_prompts
     from personatune.persona.prompting import Persona
