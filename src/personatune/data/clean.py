@@ -7,6 +7,7 @@ pattern took out before trusting it.
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from personatune.data.stage import StageContext
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
+VERSION = 2  # 2: unpunctuated captions get punctuation and case restored
 # A sentence matching one of these is dropped. Sponsor-read openers also drop the sentences after
 # them up to the call to action ("use code ...", "link below"), since a read spans several sentences.
 DEFAULT_BOILERPLATE = [
@@ -75,6 +77,8 @@ class Settings(BaseSettings):
     dedup_block_words: int = setting(60, help="consecutive pieces are grouped into passages of about this "
                                               "many words for duplicate detection")
     min_piece_chars: int = setting(2, help="pieces shorter than this after cleaning are dropped")
+    restore_punctuation: bool = setting(True, help="give unpunctuated captions sentence punctuation and "
+                                                   "capitals (only marks and letter case change, never the words)")
 
     def problems(self) -> list[str]:
         out = []
@@ -287,6 +291,49 @@ def clean_document(doc: dict, settings: Settings, cleaner: Cleaner) -> dict:
     return {**doc, "pieces": [p for p in pieces if len(p["text"]) >= settings.min_piece_chars]}
 
 
+def restore_documents(documents: list[dict], log) -> dict:
+    """Punctuate and case every unpunctuated document in place, with the casing of names and tools
+    learned from the person's own punctuated documents; the words of every piece stay as they were."""
+    from personatune.data.chunk import is_punctuated
+    from personatune.data.punctuate import learn_casing, restore
+
+    plain, casing_texts = [], []
+    for doc in documents:
+        words = [w for p in doc["pieces"] for w in p["text"].split()]
+        if is_punctuated(words):
+            casing_texts.append(" ".join(words))
+        else:
+            plain.append(doc)
+    if not plain:
+        return {"punctuation_restored": {"documents": 0, "words": 0}}
+    casing = learn_casing(casing_texts)
+    started, words_total, example = time.perf_counter(), 0, None
+    for doc in plain:
+        words, counts, pauses = [], [], []
+        pieces = doc["pieces"]
+        for k, p in enumerate(pieces):
+            tokens = p["text"].split()
+            words += tokens
+            counts.append(len(tokens))
+            pauses += [None] * len(tokens)
+            nxt = pieces[k + 1] if k + 1 < len(pieces) else None
+            if tokens and nxt and p.get("end") is not None and nxt.get("start") is not None:
+                pauses[-1] = max(0.0, nxt["start"] - p["end"])
+        new = restore(words, pauses if any(x is not None for x in pauses) else None, casing=casing)
+        if example is None:
+            example = {"title": doc.get("title"), "before": " ".join(words[:40]), "after": " ".join(new[:40])}
+        at = 0
+        for p, n in zip(pieces, counts):
+            p["text"] = " ".join(new[at:at + n])
+            at += n
+        words_total += len(words)
+    seconds = time.perf_counter() - started
+    log(f"  restored punctuation and case in {len(plain)} unpunctuated documents ({words_total} words, "
+        f"{seconds:.1f} s)")
+    return {"punctuation_restored": {"documents": len(plain), "words": words_total,
+                                     "casing_forms_learned": len(casing), "example": example}}
+
+
 def run(ctx: StageContext, settings: Settings) -> dict:
     documents = artifacts.read_jsonl(ctx.previous / "documents.jsonl")
     cleaner = Cleaner(settings)
@@ -294,11 +341,12 @@ def run(ctx: StageContext, settings: Settings) -> dict:
     cleaned = [clean_document(doc, settings, cleaner) for doc in documents]
     dedup_stats = dedup_documents(cleaned, settings, cleaner) if settings.dedup else {}
     kept = [d for d in cleaned if d["pieces"]]
+    restored = restore_documents(kept, ctx.log) if settings.restore_punctuation else {}
     words_after = sum(len(p["text"].split()) for d in kept for p in d["pieces"])
     artifacts.write_jsonl(ctx.out / "documents.jsonl", kept)
     removed = dict(sorted(cleaner.counts.items()))
     ctx.log(f"  {words_before} -> {words_after} words; removed by reason: "
             + ", ".join(f"{k} {v}" for k, v in removed.items()))
     return {"documents_in": len(documents), "documents_out": len(kept), "words_in": words_before,
-            "words_out": words_after, "removed_words_by_reason": removed, **dedup_stats,
+            "words_out": words_after, "removed_words_by_reason": removed, **dedup_stats, **restored,
             "examples": cleaner.examples}
