@@ -95,3 +95,16 @@ def test_settings_are_validated():
         Settings(persona_threshold=1.5)
     with pytest.raises(UserError, match="seed_examples has unknown keys"):
         Settings(seed_examples={"hobbies": ["x"]})
+
+
+def test_a_decision_is_never_glued_onto_a_hand_edited_last_line(tmp_path):
+    from personatune.data.review import append_override
+
+    path = tmp_path / "labels.override.jsonl"
+    hand = {"key": "k1", "segment_id": "s1", "label": "instructional"}
+    path.write_text(json.dumps(hand), encoding="utf-8")  # no newline at the end, as an editor may leave it
+    append_override(path, {"key": "k2", "segment_id": "s2", "label": "persona", "subtype": "story"})
+    append_override(path, {"key": "k3", "segment_id": "s3", "label": "other"})
+    decisions = read_overrides(path)
+    assert decisions["k1"] == hand and decisions["k2"]["subtype"] == "story" and decisions["k3"]["label"] == "other"
+    assert path.read_text(encoding="utf-8").count("\n") == 3
