@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from personatune.data import punctuate as P  # noqa: E402
 from personatune.data.chunk import Settings as ChunkSettings  # noqa: E402
-from personatune.data.chunk import is_punctuated, sentence_spans  # noqa: E402
+from personatune.data.chunk import document_words, is_punctuated, sentence_spans  # noqa: E402
 
 
 def example_documents() -> list[dict]:
@@ -72,21 +72,10 @@ def stripped(doc_words: list[str]) -> list[str]:
     return [P.bare(w) or w.lower() for w in doc_words]
 
 
-def pieces_view(doc: dict) -> tuple[list[str], list[int], dict[int, float], list[float | None]]:
-    """Words, the piece of each word, gaps before a word that starts a piece, pause after each word."""
-    words, piece_of, gaps, pauses = [], [], {}, []
-    pieces = doc["pieces"]
-    for k, p in enumerate(pieces):
-        tokens = p["text"].split()
-        for j, w in enumerate(tokens):
-            if j == 0 and k > 0 and p.get("start") is not None and pieces[k - 1].get("end") is not None:
-                gaps[len(words)] = max(0.0, p["start"] - pieces[k - 1]["end"])
-            words.append(w)
-            piece_of.append(k)
-            pauses.append(None)
-        if tokens and k + 1 < len(pieces) and p.get("end") is not None and pieces[k + 1].get("start") is not None:
-            pauses[-1] = max(0.0, pieces[k + 1]["start"] - p["end"])
-    return words, piece_of, gaps, pauses
+def pieces_view(doc: dict) -> tuple[list[str], list[int], dict[int, float], list[float | None] | None]:
+    """Words, the piece of each word, the gaps chunk sees, and the pauses the tagger sees."""
+    words, piece_of, gaps = document_words(doc)
+    return words, piece_of, gaps, P.pauses_after(len(words), gaps)
 
 
 def old_rule(words: list[str], piece_of: list[int], gaps: dict[int, float]) -> list[str]:
@@ -104,7 +93,7 @@ def score(name: str, docs: list[tuple[list[str], list[int], dict, list]], tagger
         plain = stripped(gold)
         before.update(P.sentence_end_counts(gold, old_rule(plain, piece_of, gaps)))
         started = time.perf_counter()
-        restored = P.restore(plain, pauses=pauses if any(p is not None for p in pauses) else None, tagger=tagger)
+        restored = P.restore(plain, pauses=pauses, tagger=tagger)
         seconds += time.perf_counter() - started
         words_total += len(plain)
         changed += P.words_key(restored) != P.words_key(plain)
@@ -133,7 +122,7 @@ def main() -> int:
         docs = []
         for line in path.read_text(encoding="utf-8").splitlines():
             words = json.loads(line)["text"].split()
-            docs.append((words, [0] * len(words), {}, [None] * len(words)))
+            docs.append((words, [0] * len(words), {}, None))
         results.append(score(path.stem, docs, tagger))
     for r in results:
         print(f"{r['source']:28} {r['documents']:4} docs {r['words']:8,} words   sentence-end F1 "

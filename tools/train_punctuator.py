@@ -165,7 +165,7 @@ def main() -> int:
                    "steps": args.steps, "batch": args.batch, "dev_f1": round(best[1]["f1"], 4),
                    "dev_documents": len(dev_docs), "minutes": round((time.time() - started) / 60, 1)}
     args.out.mkdir(parents=True, exist_ok=True)
-    tagger.save(args.out, args.layers, trained)
+    tagger.save(args.out, trained)
     report = {**tagger.info, "stop_bias": best[0], "dev": best[1],
               "bytes": sum((args.out / f).stat().st_size for f in ("punctuator.safetensors", "punctuator.json"))}
     (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)

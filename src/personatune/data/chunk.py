@@ -119,7 +119,9 @@ def chunk_words(words: list[str], piece_of: list[int], gaps: dict[int, float], s
     return pack(spans, sizes, settings, split_long)
 
 
-def chunk_document(doc: dict, settings: Settings, count_tokens: Callable[[list[str]], list[int]]) -> list[dict]:
+def document_words(doc: dict) -> tuple[list[str], list[int], dict[int, float]]:
+    """A document's words, the piece each comes from, and the silence before each word that starts a
+    timed piece (keyed by that word's index)."""
     words: list[str] = []
     piece_of: list[int] = []
     gaps: dict[int, float] = {}
@@ -133,6 +135,11 @@ def chunk_document(doc: dict, settings: Settings, count_tokens: Callable[[list[s
         previous_end = p.get("end")
         words.extend(piece_words)
         piece_of.extend([index] * len(piece_words))
+    return words, piece_of, gaps
+
+
+def chunk_document(doc: dict, settings: Settings, count_tokens: Callable[[list[str]], list[int]]) -> list[dict]:
+    words, piece_of, gaps = document_words(doc)
     segments = []
     char = 0
     for number, (s, e) in enumerate(chunk_words(words, piece_of, gaps, settings, count_tokens)):

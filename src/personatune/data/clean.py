@@ -294,38 +294,29 @@ def clean_document(doc: dict, settings: Settings, cleaner: Cleaner) -> dict:
 def restore_documents(documents: list[dict], log) -> dict:
     """Punctuate and case every unpunctuated document in place, with the casing of names and tools
     learned from the person's own punctuated documents; the words of every piece stay as they were."""
-    from personatune.data.chunk import is_punctuated
-    from personatune.data.punctuate import learn_casing, restore
+    from personatune.data.chunk import document_words, is_punctuated
+    from personatune.data.punctuate import learn_casing, pauses_after, restore
 
     plain, casing_texts = [], []
     for doc in documents:
-        words = [w for p in doc["pieces"] for w in p["text"].split()]
+        words, piece_of, gaps = document_words(doc)
         if is_punctuated(words):
             casing_texts.append(" ".join(words))
         else:
-            plain.append(doc)
+            plain.append((doc, words, piece_of, gaps))
     if not plain:
         return {"punctuation_restored": {"documents": 0, "words": 0}}
     casing = learn_casing(casing_texts)
     started, words_total, example = time.perf_counter(), 0, None
-    for doc in plain:
-        words, counts, pauses = [], [], []
-        pieces = doc["pieces"]
-        for k, p in enumerate(pieces):
-            tokens = p["text"].split()
-            words += tokens
-            counts.append(len(tokens))
-            pauses += [None] * len(tokens)
-            nxt = pieces[k + 1] if k + 1 < len(pieces) else None
-            if tokens and nxt and p.get("end") is not None and nxt.get("start") is not None:
-                pauses[-1] = max(0.0, nxt["start"] - p["end"])
-        new = restore(words, pauses if any(x is not None for x in pauses) else None, casing=casing)
+    for doc, words, piece_of, gaps in plain:
+        new = restore(words, pauses_after(len(words), gaps), casing=casing)
         if example is None:
             example = {"title": doc.get("title"), "before": " ".join(words[:40]), "after": " ".join(new[:40])}
-        at = 0
-        for p, n in zip(pieces, counts):
-            p["text"] = " ".join(new[at:at + n])
-            at += n
+        by_piece: dict[int, list[str]] = {}
+        for word, index in zip(new, piece_of):
+            by_piece.setdefault(index, []).append(word)
+        for index, piece_words in by_piece.items():
+            doc["pieces"][index]["text"] = " ".join(piece_words)
         words_total += len(words)
     seconds = time.perf_counter() - started
     log(f"  restored punctuation and case in {len(plain)} unpunctuated documents ({words_total} words, "

@@ -34,6 +34,7 @@ _EDGE = re.compile(r"^[^\w']+|[^\w']+$")
 _SPLIT = re.compile(r"^([^\w']*)(.*?)([^\w']*)$", re.S)
 _END_OF_SENTENCE = re.compile(r"[.!?][\"')\]]*$")
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+_HAS_MARK = re.compile(r"[.,!?;:]$")
 
 
 def bare(word: str) -> str:
@@ -87,7 +88,7 @@ class Tagger:
         tagger.casing, tagger.stop_bias, tagger.info = meta["casing"], meta["stop_bias"], meta["info"]
         return tagger
 
-    def save(self, folder: str | Path, layers: int, trained: Iterable[str]) -> None:
+    def save(self, folder: str | Path, trained: Iterable[str]) -> None:
         """Write only the tensors training changed (fp16) and the settings beside them."""
         from safetensors.torch import save_file
 
@@ -96,7 +97,7 @@ class Tagger:
                  if any(k.startswith(t) for t in trained)}
         state.update({f"head.{k}": v.half().contiguous() for k, v in self.head.state_dict().items()})
         save_file(state, str(folder / "punctuator.safetensors"))
-        meta = {"layers": layers, "stop_bias": self.stop_bias, "info": self.info,
+        meta = {"layers": len(self.encoder.encoder.layer), "stop_bias": self.stop_bias, "info": self.info,
                 "casing": dict(sorted(self.casing.items()))}
         (folder / "punctuator.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n",
                                                 encoding="utf-8")
@@ -154,6 +155,17 @@ class Tagger:
         return labels
 
 
+def pauses_after(n_words: int, gaps: dict[int, float]) -> list[float | None] | None:
+    """`chunk.document_words`' gaps (silence before word i) as the silence after each word, or None
+    when the document has no timing."""
+    if not gaps:
+        return None
+    pauses: list[float | None] = [None] * n_words
+    for i, gap in gaps.items():
+        pauses[i - 1] = gap
+    return pauses
+
+
 @lru_cache(maxsize=1)
 def default_tagger() -> Tagger:
     return Tagger.load()
@@ -181,7 +193,7 @@ def apply(words: Sequence[str], labels: Sequence[int], casing: dict[str, str]) -
         new = _recase(word, form) if form else word
         if start:
             new = _capitalise(new)
-        if LABELS[label] and not re.search(r"[.,!?;:]$", new):
+        if LABELS[label] and not _HAS_MARK.search(new):
             new += LABELS[label]
         out.append(new)
         start = label in (STOP, QUESTION)

@@ -23,12 +23,11 @@ SUBTYPE_KEYS = {s[0]: s for s in SUBTYPES}  # b, o, w, s, v
 
 def append_override(path, row: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "ab") as handle:
-        if handle.tell() > 0:
-            with open(path, "rb") as existing:
-                existing.seek(-1, os.SEEK_END)
-                if existing.read(1) != b"\n":
-                    handle.write(b"\n")  # a hand edit left the last line open: never glue a decision onto it
+    with open(path, "a+b") as handle:  # reads anywhere, writes always go to the end
+        if handle.seek(0, os.SEEK_END) > 0:
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) != b"\n":
+                handle.write(b"\n")  # a hand edit left the last line open: never glue a decision onto it
         handle.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
         handle.flush()
         os.fsync(handle.fileno())
