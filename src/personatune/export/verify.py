@@ -4,6 +4,11 @@ The Hugging Face model (fp32) and each GGUF in llama.cpp decode the same probe p
 PARITY_TOKENS tokens. The prompt is tokenized once (by the HF tokenizer) and given to both, so a
 weight or layout error cannot hide behind a tokenizer difference; whether llama.cpp tokenizes the
 rendered prompt the same way is checked separately.
+
+f16 rounds every weight, so where the fp32 model's two best next tokens are within a hair of each other
+the two can fairly pick different ones. A divergence counts as such a near tie only when the fp32
+model itself scores both tokens within TIE_MARGIN (logits) at the first token where they part; a
+weight or layout error parts at a clear margin and fails the check.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from personatune.workspace import Workspace
 
 PARITY_TOKENS = 24
 PARITY_PROMPTS = 8
+TIE_MARGIN = 0.1  # fp32 logit gap under which the two best tokens are a coin toss for f16 weights
 FALLBACK_QUESTIONS = ("Who are you?", "What do you do for a living?", "What do you believe most strongly about "
                       "your work?", "Explain what a hash table is in two sentences.")
 
@@ -47,6 +53,24 @@ def compare(reference: list[list[int]], outputs: list[list[int]]) -> dict:
     return {"prompts": len(reference), "identical": identical, "agreement": round(agreement, 4)}
 
 
+def divergences(hf, ids: list[list[int]], reference: list[list[int]], outputs: list[list[int]]) -> list[dict]:
+    """Where each non-identical output first parts from the reference, and the fp32 logit gap there."""
+    import torch
+
+    found = []
+    for n, (prompt, ref, out) in enumerate(zip(ids, reference, outputs)):
+        if out == ref:
+            continue
+        at = _prefix(out, ref)
+        ours = ref[at] if at < len(ref) else hf.eos_ids[0]  # a shorter output stopped at the end of turn
+        theirs = out[at] if at < len(out) else hf.eos_ids[0]
+        with hf.lock, torch.inference_mode():
+            logits = hf.model(torch.tensor([prompt + ref[:at]])).logits[0, -1].float()
+        margin = float(logits[ours] - logits[theirs])
+        found.append({"prompt": n, "at": at, "margin": round(margin, 4), "near_tie": margin <= TIE_MARGIN})
+    return found
+
+
 def verify_export(ws: Workspace, merged: Path, files: dict[str, Path], tokens: int = PARITY_TOKENS,
                   log=print) -> dict:
     import torch
@@ -75,10 +99,16 @@ def verify_export(ws: Workspace, merged: Path, files: dict[str, Path], tokens: i
         check = {**compare(reference, outputs), "file": path.name, "outputs": outputs}
         if lora:
             check["lora"] = lora.name
-        # f16 must match token for token; quantized and adapter-at-runtime files report their agreement.
-        check["ok"] = check["identical"] == check["prompts"] if kind in FLOAT_TYPES else check["agreement"] > 0
+        # f16 must match token for token but for near ties; quantized and adapter files report their agreement.
+        if kind in FLOAT_TYPES:
+            check["divergences"] = divergences(hf, ids, reference, outputs)
+            check["near_ties"] = sum(d["near_tie"] for d in check["divergences"])
+            check["ok"] = check["identical"] + check["near_ties"] == check["prompts"]
+        else:
+            check["ok"] = check["agreement"] > 0
         report["files"][kind] = check
-        log(f"  {path.name}{' + ' + lora.name if lora else ''}: {check['identical']}/{check['prompts']} identical, "
-            f"agreement {check['agreement']:.2f}")
+        ties = f" (+{check['near_ties']} parted at a near tie)" if check.get("near_ties") else ""
+        log(f"  {path.name}{' + ' + lora.name if lora else ''}: {check['identical']}/{check['prompts']} identical"
+            f"{ties}, agreement {check['agreement']:.2f}")
         del engine
     return report
