@@ -116,3 +116,25 @@ def test_contrastive_rows_go_to_train_only():
     contrastive = [r for r in splits["train"] if r["kind"] == "contrastive"]
     assert len(contrastive) == 4
     assert not any(r["kind"] == "contrastive" for s in ("validation", "heldout") for r in splits[s])
+
+
+def test_fact_pairs_go_where_their_segment_goes_and_are_oversampled_as_persona():
+    rows = make_rows(n_persona=20)
+    for i in range(20):
+        rows.append({"segment_id": f"p{i}~fact0", "parent": f"p{i}", "key": f"kp{i}~fact0", "kind": "fact",
+                     "label": "persona", "subtype": "background", "text": f"I was born in town {i}.", "tokens": 8,
+                     "questions": [f"Where were you born, {i}?"], "source": "/a/me.vtt", "start": float(i),
+                     "offset": None, "title": "Me"})
+    splits, report = build(rows, Settings(ratio="4", heldout_fraction=0.2, validation_fraction=0.1))
+    where = {r["segment_id"]: split for split, examples in splits.items() for r in examples}
+    for i in range(20):
+        assert where[f"p{i}~fact0"] == where[f"p{i}"]  # a held-out segment's facts never reach training
+    held = [r for r in splits["heldout"] if r["kind"] == "fact"]
+    assert held and all(r["parent"] in {x["segment_id"] for x in splits["heldout"]} for r in held)
+    train_facts = Counter(r["segment_id"] for r in splits["train"] if r["kind"] == "fact")
+    assert set(train_facts.values()) == {4}
+    assert all(r["source"] == "/a/me.vtt" and r["parent"] for r in splits["train"] if r["kind"] == "fact")
+    assert sum(report["fact_pairs"].values()) == 20
+    card = dataset_card("Marta", report, {"fact": {"round trip": {"passed": 3, "failed": 1, "share": 0.75}}})
+    assert "**Fact pairs:** 20" in card and "Where were you born" in card and "75% of 4" in card
+    assert card.count("\n- [") == 10  # ten random training pairs

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from personatune.data.pairs import Settings, contrastive_rows, lexical_problem, load_probes
-from personatune.data.questions import OpenAIBackend, TemplateBackend, parse_lines
+from personatune.data.questions import OpenAIBackend, parse_lines
 from personatune.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,22 +32,6 @@ def test_question_validation(question, problem):
 def test_duplicate_questions_are_rejected():
     q = "What did your grandfather give you?"
     assert lexical_problem(q, ANSWER, Settings(), [q]) == "duplicate of another question"
-
-
-def test_template_backend_gives_distinct_grounded_questions():
-    corpus = [ANSWER, "Set the fence to two inches and rip the board.", "Sand to 180 grit before finishing."]
-    backend = TemplateBackend(corpus, seed=0)
-    seg = {"segment_id": "s1", "label": "persona", "subtype": "background", "text": ANSWER, "title": "My story"}
-    questions = backend.propose(seg, 3, attempt=0)
-    # persona rows get 3 keyphrase questions plus 3 generic ones; the stage keeps the 3 most similar
-    assert len(set(questions)) == 6
-    keyphrased = questions[:3]
-    assert all(lexical_problem(q, ANSWER, Settings(), []) is None for q in keyphrased), keyphrased
-    lesson = {"segment_id": "s2", "label": "instructional", "subtype": None, "title": "Rip cuts",
-              "text": corpus[1]}
-    assert len(set(backend.propose(lesson, 3, attempt=0))) == 3
-    assert backend.propose(seg, 3, attempt=0) == questions  # deterministic
-    assert backend.propose(seg, 3, attempt=1) != questions  # a retry asks differently
 
 
 def test_contrastive_pairs_come_from_does_not_have():
@@ -133,3 +117,152 @@ def test_local_backend_writes_questions_with_the_base_model():
     # the stage validates whatever a small model writes; nothing is trusted blindly
     verdicts = [lexical_problem(q, ANSWER, Settings(), []) for q in questions]
     assert all(v is None or isinstance(v, str) for v in verdicts)
+
+
+# ---------------------------------------------------------------- the stage against a real loopback endpoint
+
+SEGMENTS = [
+    {"segment_id": f"s{n}", "label": label, "subtype": "background" if label == "persona" else None, "text": text}
+    for n, (label, text) in enumerate([
+        ("persona", "I was born in Gdansk, and my grandfather built wooden fishing boats there."),
+        ("persona", "My parents moved us to Duluth when I was fourteen, and I still live there."),
+        ("instructional", "Yellow glue sets in ten minutes, so clamp quickly and scrape the squeeze-out."),
+        ("instructional", "Hone the back of a chisel flat on a diamond plate before you sharpen the bevel."),
+        ("instructional", "A dust collector needs short flex hose runs and a blast gate at every drop."),
+        ("other", "Thanks for watching, and see you next Sunday."),
+    ])]
+GOOD = {"s0": "Where were you born?\nWhat did your grandfather build in Gdansk?\nWhat boats did he build?",
+        "s1": "Where did your parents move you?\nWhere do you live now?\nHow old were you when you moved to Duluth?",
+        "s2": "How long does yellow glue take to set?\nWhat do I do with glue squeeze-out?\nHow fast should I clamp glue?",
+        "s3": "How do I flatten the back of a chisel?\nWhat do I hone a chisel on?\nWhen do I sharpen the bevel?",
+        "s4": "How should I run flex hose for a dust collector?\nWhere do blast gates go?\nWhat does a dust "
+              "collector need?"}
+
+
+class Endpoint(ThreadingHTTPServer):
+    """An OpenAI-compatible chat endpoint on a loopback port that answers as told: `mode` is good,
+    garbage, notjson, slow or fail_after:N."""
+
+    def __init__(self, mode: str = "good"):
+        self.mode, self.requests = mode, []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server naming
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                prompt = body["messages"][0]["content"]
+                server.requests.append(prompt)
+                if server.mode.startswith("fail_after:") and len(server.requests) > int(server.mode.split(":")[1]):
+                    self.send_error(500, "model crashed")
+                    return
+                if server.mode == "slow":
+                    import time
+                    time.sleep(1.5)
+                if server.mode == "notjson":
+                    payload = b"<html>502 Bad Gateway</html>"
+                else:
+                    sid = next((k for k, v in GOOD.items() if _text_of(k) in prompt), None)
+                    content = "As an AI language model I cannot help." if server.mode == "garbage" else GOOD[sid]
+                    payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+
+def _text_of(segment_id: str) -> str:
+    return next(s["text"] for s in SEGMENTS if s["segment_id"] == segment_id)
+
+
+def run_stage(ws, tmp_path, endpoint: Endpoint | None, **overrides):
+    from personatune import artifacts
+    from personatune.data import pairs
+    from personatune.data.stage import StageContext
+
+    previous, out = tmp_path / "label", tmp_path / "pairs"
+    previous.mkdir(exist_ok=True)
+    out.mkdir(exist_ok=True)
+    artifacts.write_jsonl(previous / "labels.jsonl", SEGMENTS)
+    backend = {"backend": "openai", "openai_base_url": endpoint.url, "openai_model": "m", "openai_timeout": 0.5} \
+        if endpoint else {}
+    settings = pairs.Settings(**{"contrastive": False, "similarity_check": "none", **backend, **overrides})
+    log: list[str] = []
+    report = pairs.run(StageContext(ws, out, previous, log=log.append), settings)
+    return report, artifacts.read_jsonl(out / "pairs.jsonl"), log
+
+
+def serving(endpoint: Endpoint):
+    from serving import running
+
+    return running(endpoint)
+
+
+def test_openai_stage_checks_every_question_and_resumes_from_its_cache(example_ws, tmp_path):
+    with serving(Endpoint("fail_after:3")) as endpoint:
+        with pytest.raises(UserError, match="answered HTTP 500"):
+            run_stage(example_ws, tmp_path, endpoint)
+    cache = example_ws.root / "cache" / "questions.jsonl"
+    assert len(cache.read_text().splitlines()) == 3  # what was answered before the crash is kept
+    with serving(Endpoint("good")) as endpoint:
+        report, rows, _ = run_stage(example_ws, tmp_path, endpoint)
+        assert len(endpoint.requests) == 2  # only the two segments not answered yet
+    by_id = {r["segment_id"]: r for r in rows}
+    assert by_id["s0"]["questions"][0] == "Where were you born?" and "s5" not in by_id
+    # the same checks as every backend: "Where do you live now?" does not find s1 among the segments
+    assert report["checks"]["persona"]["round trip"]["failed"] >= 0
+    assert all(len(r["questions"]) >= 1 for r in rows)
+    with serving(Endpoint("good")) as endpoint:
+        run_stage(example_ws, tmp_path, endpoint)
+        assert endpoint.requests == []  # a rerun asks nothing
+
+
+@pytest.mark.parametrize("mode, message", [
+    ("garbage", "answered no question for 5 segments in a row"),
+    ("notjson", "answered something that is not JSON"),
+    ("slow", "did not answer within 0.5s"),
+])
+def test_a_misbehaving_endpoint_is_one_clear_line(example_ws, tmp_path, mode, message):
+    with serving(Endpoint(mode)) as endpoint:
+        with pytest.raises(UserError, match=message):
+            run_stage(example_ws, tmp_path, endpoint)
+
+
+def test_template_stage_drops_questions_that_do_not_find_their_answer(example_ws, tmp_path):
+    report, rows, _ = run_stage(example_ws, tmp_path, None)
+    from personatune.data.retrieval import BM25
+
+    index = BM25([s["text"] for s in SEGMENTS])
+    for row in rows:
+        position = next(i for i, s in enumerate(SEGMENTS) if s["segment_id"] == row.get("parent", row["segment_id"]))
+        assert all(position in index.top(q, 3) for q in row["questions"]), row
+    facts = [r for r in rows if r["kind"] == "fact"]
+    assert {f["parent"] for f in facts} <= {"s0", "s1"} and facts
+    born = next(f for f in facts if f["questions"] == ["Where were you born?"])
+    assert born["text"].startswith("I was born in Gdansk") and born["label"] == "persona"
+    assert born["segment_id"] == "s0~fact0" and report["fact_pairs"] == len(facts)
+    assert set(report["checks"]) >= {"persona", "instructional", "fact"}
+
+
+@pytest.mark.integration
+def test_openai_backend_against_personatune_serve_with_the_real_model(example_built):
+    """The real OpenAI-compatible server of this project, a real small model behind it: whatever it writes
+    comes back as lines the stage can check."""
+    from serving import running, small_engines
+
+    from personatune.runtime.generation import Settings as Generation
+    from personatune.runtime.serve import make_server
+
+    ws, _ = example_built
+    server = make_server(ws, small_engines("base"), settings=Generation(max_new_tokens=48, temperature=0.0),
+                         log=lambda _: None)
+    with running(server):
+        backend = OpenAIBackend(f"{server.url}v1", "base", "", "Marta", timeout=120)
+        questions = backend.propose({"segment_id": "s", "label": "persona", "text": ANSWER}, 3, attempt=0)
+    assert isinstance(questions, list) and all(isinstance(q, str) and q.strip() for q in questions)
+    assert 1 <= len(questions) <= 3  # the model wrote something; the stage checks it like any answer

@@ -20,7 +20,7 @@ from personatune.errors import UserError
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
-VERSION = 1
+VERSION = 2
 SPLITS = ("train", "validation", "heldout")
 
 
@@ -75,7 +75,9 @@ def split_segments(rows: list[dict], settings: Settings) -> dict[str, str]:
             assignment[row["segment_id"]] = "heldout" if i < n_held else "validation" if i < n_held + n_val else "train"
     for row in rows:
         if row["kind"] != "segment":
-            assignment[row["segment_id"]] = "train"  # contrastive pairs are not from segments
+            # A fact pair goes where its segment went (a held-out segment's facts never reach training);
+            # contrastive pairs are not from segments.
+            assignment[row["segment_id"]] = assignment.get(row.get("parent"), "train")
     return assignment
 
 
@@ -124,7 +126,8 @@ def example(row: dict, split: str, question: str, copy: int) -> dict:
     return {"id": f"{row['segment_id']}#{copy}", "split": split, "segment_id": row["segment_id"],
             "label": row["label"], "subtype": row.get("subtype"), "kind": row["kind"], "question": question,
             "answer": row["text"], "copy": copy, "source": row.get("source"), "title": row.get("title"),
-            "start": row.get("start"), "offset": row.get("offset"), "tokens": row_tokens(row)}
+            "start": row.get("start"), "offset": row.get("offset"), "tokens": row_tokens(row),
+            **({"parent": row["parent"]} if row.get("parent") else {})}
 
 
 def percentiles(values: list[int]) -> dict:
@@ -150,7 +153,7 @@ def shares(examples: list[dict]) -> dict:
 
 def build(rows: list[dict], settings: Settings) -> tuple[dict[str, list[dict]], dict]:
     usable = [r for r in rows if r["questions"]]
-    assignment = split_segments(usable, settings)
+    assignment = split_segments(rows, settings)
     by_split: dict[str, list[dict]] = {s: [] for s in SPLITS}
     for row in usable:
         by_split[assignment[row["segment_id"]]].append(row)
@@ -197,11 +200,51 @@ def build(rows: list[dict], settings: Settings) -> tuple[dict[str, list[dict]], 
         "answer_words": {s: percentiles([len(r["answer"].split()) for r in out[s]]) for s in SPLITS},
         "answer_words_by_label": {label: percentiles([len(r["answer"].split()) for r in out["train"] if r["label"] == label])
                                   for label in sorted({r["label"] for r in out["train"]})},
+        "fact_pairs": {s: sum(r["kind"] == "fact" for r in by_split[s]) for s in SPLITS},
+        "examples": {"fact": [{"question": r["questions"][0], "answer": r["text"]}
+                              for r in random.Random(settings.seed).sample(
+                                  [r for r in by_split["train"] if r["kind"] == "fact"],
+                                  min(5, sum(r["kind"] == "fact" for r in by_split["train"])))],
+                     "random": [{"label": r["label"], "kind": r["kind"], "question": r["question"],
+                                 "answer": r["answer"]}
+                                for r in random.Random(settings.seed + 1).sample(before, min(10, len(before)))]},
     }
     return out, report
 
 
-def dataset_card(name: str, report: dict) -> str:
+def _quote(text: str, words: int = 40) -> str:
+    parts = text.split()
+    return " ".join(parts[:words]) + (" …" if len(parts) > words else "")
+
+
+def pairs_section(report: dict, checks: dict) -> list[str]:
+    """What a person checks in a minute: per label the share of proposed questions passing each check,
+    fact pairs with examples, and ten random training pairs."""
+    lines = ["## Questions", ""]
+    if checks:
+        names = sorted({name for label in checks.values() for name in label})
+        lines += ["Share of proposed questions passing each check (a failing question is replaced by the next "
+                  "proposal):", "", "| label | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        for label, row in checks.items():
+            lines.append(f"| {label} | " + " | ".join(f"{row[n]['share']:.0%} of {row[n]['passed'] + row[n]['failed']}"
+                                                     if n in row else "" for n in names) + " |")
+        lines.append("")
+    facts = report.get("fact_pairs", {})
+    if sum(facts.values()):
+        lines += [f"**Fact pairs:** {sum(facts.values())} ({', '.join(f'{s} {n}' for s, n in facts.items())}): "
+                  "a specific question answered by the person's own sentence; persona rows, split with their "
+                  "segment.", ""]
+        for ex in report["examples"]["fact"]:
+            lines.append(f"- *{ex['question']}* → {_quote(ex['answer'])}")
+        lines.append("")
+    lines += ["Ten random training pairs (before oversampling):", ""]
+    for ex in report["examples"]["random"]:
+        lines.append(f"- [{ex['label']}{', fact' if ex['kind'] == 'fact' else ''}] *{ex['question']}* → "
+                     f"{_quote(ex['answer'])}")
+    return lines + [""]
+
+
+def dataset_card(name: str, report: dict, checks: dict | None = None) -> str:
     before, after = report["train_before_oversampling"], report["train_after_oversampling"]
     lines = [f"# Dataset card: {name}", "",
              "Training pairs built from the person's own material: each answer is a segment of their words, "
@@ -229,6 +272,7 @@ def dataset_card(name: str, report: dict) -> str:
             lines.append(f"| {split} | {p['mean']} | {p['min']} | {p['p10']} | {p['p50']} | {p['p90']} | {p['max']} |")
     lines += ["", "The model learns the length of its training answers: compare generated lengths against these "
               "(length drift in eval).", ""]
+    lines += pairs_section(report, checks or {})
     return "\n".join(lines)
 
 
@@ -239,7 +283,9 @@ def run(ctx: StageContext, settings: Settings) -> dict:
         raise UserError("build produced no training rows; check the pairs report for rejected questions")
     for split, examples in splits.items():
         artifacts.write_jsonl(ctx.out / f"{split}.jsonl", examples)
-    artifacts.write_text(ctx.out / "dataset_card.md", dataset_card(ctx.ws.name, report))
+    pairs_report = ctx.previous / "report.json"
+    checks = artifacts.read_json(pairs_report).get("checks", {}) if pairs_report.exists() else {}
+    artifacts.write_text(ctx.out / "dataset_card.md", dataset_card(ctx.ws.name, report, checks))
     for warning in report["warnings"]:
         ctx.log(f"  warning: {warning}")
     after = report["train_after_oversampling"].get("persona", {})

@@ -18,7 +18,7 @@ from personatune.data.stage import StageContext
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
-VERSION = 2  # 2: unpunctuated captions get punctuation and case restored
+VERSION = 3  # 2: unpunctuated captions get punctuation and case restored; 3: markdown headings, footnotes
 # A sentence matching one of these is dropped. Sponsor-read openers also drop the sentences after
 # them up to the call to action ("use code ...", "link below"), since a read spans several sentences.
 DEFAULT_BOILERPLATE = [
@@ -45,6 +45,10 @@ _SPEAKER = re.compile(r"^\s*(?:>>+\s*|-\s+|(?:(?:[Ss]peaker|SPEAKER)\s*\d+|[A-Z]
 _MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
 _MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 _MD_MARK = re.compile(r"(\*\*|__|\*|`)")
+# A heading is a title, not a sentence: fused into the next paragraph it reads "Layers The OSI model is ...".
+_MD_HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]+.*$|^[^\n]+\n(?:=+|-{2,})[ \t]*$", re.M)
+_MD_FOOTNOTE = re.compile(r"\[\^[^\]]+\]:?")
+_MD_LINK_DEFINITION = re.compile(r"^\s*\[[^\]]+\]:\s*\S+.*$", re.M)
 _MD_LINE_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|>\s?|[-*+]\s+|\d+[.)]\s+)", re.M)
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$", re.M)
 _FILLER = re.compile(r"(?:(?<=^)|(?<=[\s,.;!?]))(?:um+|uh+m?|erm+|hmm+)(?=$|[\s,.;!?])[,]?", re.I)
@@ -128,6 +132,9 @@ class Cleaner:
         text = self._sub(_SOUND, "", text, "sound_tags")
         text = self._sub(_BRACKET_TIME, "", text, "timestamps")
         if fmt == "markdown":
+            text = self._sub(_MD_HEADING, "", text, "headings")
+            text = self._sub(_MD_LINK_DEFINITION, "", text, "link_definitions")
+            text = self._sub(_MD_FOOTNOTE, "", text, "footnote_marks")
             text = _TABLE_RULE.sub("", text)
             text = _MD_IMAGE.sub(r"\1", text)
             text = _MD_LINK.sub(r"\1", text)

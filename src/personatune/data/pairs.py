@@ -1,8 +1,11 @@
 """pairs: give every persona and instructional segment N distinct user questions; the segment is the answer.
 
 Several questions per answer give the model several paths into the same content, so it recites
-less verbatim. Every question is validated (non-empty, a question, not a copy of the answer,
-related to it); rejected ones are retried, then reported, never silently dropped. Optional
+less verbatim. Every question is validated (a question, not a copy of the answer, related to it,
+distinct from its siblings) and must find its own answer: among all of the workspace's segments,
+BM25 ranks the answer's segment in the top 3 for it (the round trip). Rejected ones are replaced
+by the next proposal, then reported, never silently dropped. Persona segments also yield fact
+pairs: a specific question answered by the one or two sentences that hold the fact. Optional
 contrastive pairs come from the probes file's "does_not_have" facts, answered with a grounded denial.
 """
 
@@ -17,14 +20,15 @@ import numpy as np
 import yaml
 
 from personatune import artifacts
-from personatune.data.label_cues import lexical_features
-from personatune.data.questions import LocalBackend, OpenAIBackend, TemplateBackend, openai_settings
+from personatune.data.questions import LocalBackend, OpenAIBackend, ProposalCache, openai_settings
+from personatune.data.retrieval import BM25
 from personatune.data.stage import StageContext
+from personatune.data.template_questions import TemplateBackend
 from personatune.errors import UserError
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
-VERSION = 1
+VERSION = 2
 _REQUEST = re.compile(r"^(?:tell me|explain|describe|walk me through|give me|share|talk about|help me)\b", re.I)
 _WORDS = re.compile(r"[a-z0-9']+")
 
@@ -44,17 +48,24 @@ class Settings(BaseSettings):
     min_similarity: float = setting(0.15, help="minimum cosine similarity between question and answer")
     min_overlap: float = setting(0.15, help="minimum share of a question's content words found in the answer")
     max_copy: float = setting(0.6, help="maximum share of a question's word 4-grams copied from the answer")
+    round_trip_top_k: int = setting(3, help="a question must rank its own answer's segment in this many BM25 hits "
+                                            "among all segments (0: no round-trip check)")
+    fact_pairs: int = setting(3, help="fact pairs per persona segment at most: a specific question answered by "
+                                      "the sentence holding the fact (0: none)")
     contrastive: bool = setting(True, help="add denial pairs from the probes file's does_not_have entries")
     seed: int = setting(0, help="seed for template choice")
     openai_base_url: str = setting("", help="endpoint for backend openai (else $OPENAI_BASE_URL)")
     openai_model: str = setting("", help="model for backend openai (else $PERSONATUNE_OPENAI_MODEL)")
     openai_api_key_env: str = setting("OPENAI_API_KEY", help="environment variable holding the API key")
+    openai_timeout: float = setting(60.0, help="seconds to wait for one answer of the endpoint")
     embedder: str = setting("all-minilm-l6-v2", help="embedding model for the similarity check")
 
     def problems(self) -> list[str]:
         out = []
         if not 1 <= self.questions_per_segment <= 20:
             out.append("questions_per_segment must be between 1 and 20")
+        if self.round_trip_top_k < 0 or self.fact_pairs < 0:
+            out.append("round_trip_top_k and fact_pairs must be >= 0")
         if self.max_attempts < 1:
             out.append("max_attempts must be >= 1")
         bad = set(self.include_labels) - {"persona", "instructional", "other"}
@@ -70,7 +81,7 @@ def _words(text: str) -> list[str]:
 def lexical_problem(question: str, answer: str, settings: Settings, taken: list[str],
                     check_overlap: bool = True) -> str | None:
     """Why a question is unusable, judged from its words alone; None if it passes."""
-    from personatune.data.questions import STOPWORDS
+    from personatune.data.retrieval import STOPWORDS
 
     q = " ".join(question.split())
     if not q:
@@ -98,13 +109,24 @@ def lexical_problem(question: str, answer: str, settings: Settings, taken: list[
     return None
 
 
-def make_backend(ctx: StageContext, settings: Settings, texts: list[str]):
+CHECKS = {"empty": "form", "not phrased as a question": "form", "too short": "form", "too long": "form",
+          "copy of the answer": "not a copy", "copies the answer's wording": "not a copy",
+          "unrelated to the answer (no shared content words)": "related", "duplicate of another question": "distinct"}
+
+
+def make_backend(ctx: StageContext, settings: Settings, index: BM25):
     if settings.backend == "template":
-        return TemplateBackend(texts, seed=settings.seed)
+        return TemplateBackend([], seed=settings.seed, person=ctx.ws.name, index=index)
     if settings.backend == "openai":
         url, model, key = openai_settings(settings.openai_base_url, settings.openai_model, settings.openai_api_key_env)
-        return OpenAIBackend(url, model, key, ctx.ws.name)
-    return LocalBackend(ctx.ws.base_model, ctx.ws.name, seed=settings.seed)
+        backend = OpenAIBackend(url, model, key, ctx.ws.name, timeout=settings.openai_timeout)
+        writer = {"backend": "openai", "model": model, "temperature": backend.temperature}  # not the URL: a moved server is the same model
+    else:
+        backend = LocalBackend(ctx.ws.base_model, ctx.ws.name, seed=settings.seed)
+        writer = {"backend": "local", "model": ctx.ws.base_model, "seed": settings.seed}
+    from personatune.data.questions import PROMPT_VERSION
+
+    return ProposalCache(ctx.ws.root / "cache" / "questions.jsonl", {**writer, "prompt": PROMPT_VERSION}).wrap(backend)
 
 
 def load_probes(path) -> dict:
@@ -150,22 +172,56 @@ def inputs(ws, settings: Settings) -> dict:
     return out
 
 
+class Checks:
+    """Per label, how many questions passed and failed each check: the pairs report."""
+
+    def __init__(self):
+        self.counts: dict[str, Counter] = {}
+        self.reasons: Counter = Counter()
+
+    def passed(self, label: str, *checks: str) -> None:
+        for check in checks:
+            self.counts.setdefault(label, Counter())[f"{check}:pass"] += 1
+
+    def failed(self, label: str, check: str, reason: str) -> None:
+        self.counts.setdefault(label, Counter())[f"{check}:fail"] += 1
+        self.reasons[reason] += 1
+
+    def report(self) -> dict:
+        out = {}
+        for label, counts in sorted(self.counts.items()):
+            names = sorted({k.split(":")[0] for k in counts})
+            out[label] = {name: {"passed": counts[f"{name}:pass"], "failed": counts[f"{name}:fail"],
+                                 "share": round(counts[f"{name}:pass"] / max(1, counts[f"{name}:pass"]
+                                                                               + counts[f"{name}:fail"]), 3)}
+                          for name in names}
+        return out
+
+
+class RoundTrip:
+    """Does a question find its own answer? Its segment must be in the top k BM25 hits among all segments."""
+
+    def __init__(self, index: BM25, positions: dict[str, int], k: int):
+        self.index, self.positions, self.k = index, positions, k
+
+    def finds(self, question: str, segment_id: str) -> bool:
+        return self.k == 0 or self.positions[segment_id] in self.index.top(question, self.k)
+
+
 def run(ctx: StageContext, settings: Settings) -> dict:
-    segments = [s for s in artifacts.read_jsonl(ctx.previous / "labels.jsonl") if s["label"] in settings.include_labels]
+    everything = artifacts.read_jsonl(ctx.previous / "labels.jsonl")
+    segments = [s for s in everything if s["label"] in settings.include_labels]
     if not segments:
         raise UserError(f"no segments labelled {settings.include_labels}; check the label stage report")
-    backend = make_backend(ctx, settings, [s["text"] for s in segments])
-    for seg in segments:
-        if seg["label"] == "persona":
-            feats = lexical_features(seg["text"])
-            seg["persona_window"] = feats["windows"][max(range(len(feats["windows"])),
-                                                         key=lambda k: feats["window_scores"][k])]
+    index = BM25([s["text"] for s in everything])
+    trip = RoundTrip(index, {s["segment_id"]: i for i, s in enumerate(everything)}, settings.round_trip_top_k)
+    backend = make_backend(ctx, settings, index)
     embedder = None
     if settings.similarity_check != "none":
         from personatune.embed import get_embedder
         embedder = get_embedder(settings.embedder)
     n = settings.questions_per_segment
-    reasons: Counter = Counter()
+    checks = Checks()
     accepted: list[list[str]] = [[] for _ in segments]
     rejected: list[list[dict]] = [[] for _ in segments]
     needs_embedding = [embedder is not None and (settings.similarity_check == "all" or seg["label"] == "persona"
@@ -173,29 +229,40 @@ def run(ctx: StageContext, settings: Settings) -> dict:
     answer_vecs: dict[int, np.ndarray] = {}
     pending = list(range(len(segments)))
     started = time.time()
+    empty_answers = 0
     for attempt in range(settings.max_attempts):
-        # One round: propose for every segment still short, check words, then embed all the
-        # survivors in one batch (MiniLM pays for padding; one call per segment is 3x slower).
+        # One round: propose for every segment still short, check words and the round trip, then embed
+        # all the survivors in one batch (MiniLM pays for padding; one call per segment is 3x slower).
         to_embed: list[tuple[int, str]] = []
         for number, i in enumerate(pending, 1):
             seg = segments[i]
             missing = n - len(accepted[i])
-            proposals = [p for p in backend.propose(seg, missing, attempt) if p not in accepted[i]]
-            proposals += [""] * max(0, missing - len(proposals))
+            proposals = [" ".join(p.split()) for p in backend.propose(seg, missing, attempt)]
+            proposals = [p for p in proposals if p not in accepted[i]]
+            if settings.backend != "template":
+                empty_answers = _watch_writer(proposals, seg, empty_answers, accepted, settings)
+                proposals += [""] * max(0, missing - len(proposals))
             passed: list[str] = []
             for q in proposals:
-                q = " ".join(q.split())
                 # Shared words are a proxy for relatedness; where embeddings judge it, they decide.
                 problem = lexical_problem(q, seg["text"], settings, accepted[i] + passed,
                                           check_overlap=not needs_embedding[i])
                 if problem:
                     rejected[i].append({"question": q, "reason": problem, "attempt": attempt})
-                    reasons[problem] += 1
-                elif needs_embedding[i]:
-                    passed.append(q)
+                    checks.failed(seg["label"], CHECKS.get(problem, "form"), problem)
+                    continue
+                checks.passed(seg["label"], "form", "not a copy", "distinct")
+                if not trip.finds(q, seg["segment_id"]):
+                    rejected[i].append({"question": q, "reason": "round trip: its answer is not in the top "
+                                                                 f"{settings.round_trip_top_k}", "attempt": attempt})
+                    checks.failed(seg["label"], "round trip", "round trip")
+                    continue
+                checks.passed(seg["label"], "round trip")
+                passed.append(q)
+                if needs_embedding[i]:
                     to_embed.append((i, q))
                 else:
-                    passed.append(q)
+                    checks.passed(seg["label"], "related")
                     accepted[i].append(q)
             if settings.backend != "template" and (number % 20 == 0 or number == len(pending)):
                 rate = number / max(time.time() - started, 1e-6)
@@ -212,8 +279,9 @@ def run(ctx: StageContext, settings: Settings) -> dict:
                 if sim < settings.min_similarity:
                     rejected[i].append({"question": q, "reason": f"similarity {sim:.2f} below {settings.min_similarity}",
                                         "attempt": attempt})
-                    reasons["low embedding similarity"] += 1
+                    checks.failed(segments[i]["label"], "related", "low embedding similarity")
                 elif len(accepted[i]) < n:
+                    checks.passed(segments[i]["label"], "related")
                     accepted[i].append(q)
         pending = [i for i in pending if len(accepted[i]) < n]
         ctx.log(f"  round {attempt + 1}: {len(segments) - len(pending)}/{len(segments)} segments have {n} questions "
@@ -225,6 +293,8 @@ def run(ctx: StageContext, settings: Settings) -> dict:
         rows.append({**{k: seg.get(k) for k in ("segment_id", "doc_id", "key", "source", "title", "format", "start",
                                                  "end", "offset", "label", "subtype", "score", "tokens", "words")},
                      "kind": "segment", "text": seg["text"], "questions": accepted[i][:n], "rejected": rejected[i]})
+    facts = fact_rows(segments, backend, settings, trip, checks) if isinstance(backend, TemplateBackend) else []
+    rows.extend(facts)
     probes = ctx.ws.path_setting("probes")
     contrastive = contrastive_rows(probes) if settings.contrastive and probes is not None else []
     rows.extend(contrastive)
@@ -234,7 +304,48 @@ def run(ctx: StageContext, settings: Settings) -> dict:
     if short:
         ctx.log(f"  {len(short)} segments got fewer than {n} valid questions ({len(none)} got none); "
                 "see report.json `short_segments`")
+    if facts:
+        ctx.log(f"  {len(facts)} fact pairs from {len({r['parent'] for r in facts})} persona segments")
     return {"backend": settings.backend, "segments": len(segments), "contrastive_pairs": len(contrastive),
-            "questions": sum(len(r["questions"]) for r in rows),
-            "rejected": sum(reasons.values()), "rejected_by_reason": dict(reasons),
-            "short_segments": short, "segments_without_questions": none}
+            "fact_pairs": len(facts), "questions": sum(len(r["questions"]) for r in rows),
+            "rejected": sum(checks.reasons.values()), "rejected_by_reason": dict(checks.reasons),
+            "checks": checks.report(), "short_segments": short, "segments_without_questions": none}
+
+
+def _watch_writer(proposals: list[str], seg: dict, empty: int, accepted: list[list[str]], settings: Settings) -> int:
+    """A model that answers with no question at all, segment after segment, is misconfigured: say so once."""
+    if any(p.endswith("?") or _REQUEST.match(p) for p in proposals):
+        return 0
+    empty += 1
+    if empty >= 5 and not any(accepted):
+        said = "; ".join(proposals)[:160] or "nothing"
+        raise UserError(f"the {settings.backend} question writer answered no question for {empty} segments in a row "
+                        f"(last answer: {said!r}); check the model (pairs.openai_model) or use backend: template")
+    return empty
+
+
+def fact_rows(segments: list[dict], backend: TemplateBackend, settings: Settings, trip: RoundTrip,
+              checks: Checks) -> list[dict]:
+    """Short pairs for each specific fact of a persona segment; provenance and split follow the segment."""
+    if settings.fact_pairs == 0:
+        return []
+    rows = []
+    for seg in segments:
+        if seg["label"] != "persona":
+            continue
+        for number, fact in enumerate(backend.facts(seg, settings.fact_pairs)):
+            problem = lexical_problem(fact.question, fact.answer, settings, [], check_overlap=False)
+            if problem:
+                checks.failed("fact", CHECKS.get(problem, "form"), problem)
+                continue
+            if not trip.finds(fact.question, seg["segment_id"]):
+                checks.failed("fact", "round trip", "round trip")
+                continue
+            checks.passed("fact", "form", "not a copy", "distinct", "round trip")
+            rows.append({**{k: seg.get(k) for k in ("doc_id", "source", "title", "format", "start", "end", "offset",
+                                                     "label", "subtype")},
+                         "segment_id": f"{seg['segment_id']}~fact{number}", "parent": seg["segment_id"],
+                         "key": f"{seg.get('key') or seg['segment_id']}~fact{number}", "kind": "fact",
+                         "text": fact.answer, "questions": [fact.question], "rejected": [], "sentence": fact.sentence,
+                         "tokens": round(len(fact.answer.split()) * 1.3), "words": len(fact.answer.split())})
+    return rows

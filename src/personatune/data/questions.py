@@ -1,163 +1,42 @@
-"""Question writers for the pairs stage: offline templates, the local base model, or any OpenAI-compatible API.
+"""Question writers that ask a language model: any OpenAI-compatible API, or the workspace's base model.
 
 Each backend proposes questions for a segment (the person's answer); the pairs stage validates
-them and asks again for what it rejected.
+them and asks again for what it rejected. The offline default is `template_questions`.
+Answers of a model are cached per segment (`ProposalCache`), so a rerun after a crash, a timeout
+or Ctrl-C asks only for what is not answered yet.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
-import random
 import re
 import urllib.error
 import urllib.request
-from collections import Counter
-from collections.abc import Sequence
 
 from personatune.errors import UserError
 
-STOPWORDS = set("""a about above after again against all am an and any are as at be because been before being
-below between both but by can could did do does doing down during each even ever every few for from further get
-gets got had has have having he her here hers herself him himself his how i if in into is it its itself just
-kind know let like lot make me more most much must my myself no nor not now of off often on once one only or
-other our ours out over own pretty quite really right same say see she should so some something still such sure
-take than that the their theirs them themselves then there these they thing things think this those through to
-too under until up us use used very want was way we well were what when where which while who whom why will with
-would yeah yes you your yours yourself going gonna okay ok actually basically also little bit another much many
-put want wanna stuff go goes went come comes back kind sort look looks thing lot lots whole enough instead dont
-don't it's that's i'm you're i've you'll i'll we're they're there's here's can't won't didn't doesn't isn't""".split())
+PROMPT_VERSION = 2
+PROMPT = """Below is a passage in which {name} speaks, in their own words.
 
-TEMPLATES: dict[str, list[str]] = {
-    "background": ["Can you tell me about {kp}?", "What's your connection to {kp}?", "How did {kp} shape who you are?",
-                   "What role did {kp} play in your life?", "Where does {kp} fit into your background?"],
-    "story": ["What's the story behind {kp}?", "Can you tell me what happened with {kp}?",
-              "What did you learn from {kp}?", "How did {kp} change things for you?", "What do you remember about {kp}?"],
-    "opinion": ["What do you think about {kp}?", "What's your take on {kp}?", "Where do you stand on {kp}?",
-                "How do you feel about {kp}?", "Is {kp} overrated, in your view?"],
-    "working_style": ["How do you approach {kp}?", "What's your process for {kp}?", "How do you usually handle {kp}?",
-                      "Why do you work that way with {kp}?", "What does {kp} look like in your routine?"],
-    "values": ["Why does {kp} matter to you?", "What do you care about when it comes to {kp}?",
-               "What's your rule about {kp}?", "Why are you so firm about {kp}?"],
-    "instructional": ["How should I handle {kp} when working on {topic}?", "Can you explain {kp}?",
-                      "What should I know about {kp}?", "Any tips on {kp} and {kp2}?",
-                      "What's the right way to deal with {kp} for {topic}?", "Why does {kp} matter here?",
-                      "I'm working on {topic}. What do I do about {kp}?", "How do {kp} and {kp2} fit together?"],
+"{text}"
+
+Write {n} different questions that {asker} might ask {name}, each of which this passage answers. {focus}
+Rules: address {name} as "you"; each question is one natural, grammatical sentence ending with "?"; ask about
+what this passage actually says, specifically enough that it is the answer; never mention "the passage",
+"the text" or {name}'s name; the {n} questions must ask different things.
+One question per line, no numbering, nothing else."""
+FOCUS = {
+    "persona": ("a fan", "The passage is about {name} themself (background, opinions, way of working, a story "
+                         "from their life, or what they value): ask about that."),
+    "instructional": ("a student", "The passage explains something: ask what a learner would ask to get this "
+                                   "explanation."),
 }
 
-# Questions about the person that need no keyphrase; the similarity check keeps the ones that fit.
-GENERIC = {
-    "background": ["Can you tell me a bit about yourself?", "Where did you grow up?", "What's your background?",
-                   "What did you do before this?", "Tell me about your family.", "Where do you live these days?"],
-    "story": ["What's a moment that changed things for you?", "How did you get started?",
-              "Tell me about a mistake you learned from.", "What happened that made you work the way you do?",
-              "How did this all begin for you?"],
-    "opinion": ["What's an opinion of yours that people argue with?", "What do you think most people get wrong?",
-                "What's your honest advice here?"],
-    "working_style": ["How do you plan your work?", "What does a typical working day look like for you?",
-                      "What's your process, step by step?", "What habits keep your work on track?"],
-    "values": ["What do you stand for?", "What won't you compromise on?", "What matters most to you in your work?",
-               "How do you decide what to recommend?"],
-}
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
-
-
-VERBS = set("""add adjust allow apply ask become becomes begin bend break bring build buy call carry catch change
-check choose clamp clean close compress cover create cross cut decide depend do does draw drill drive drop end
-expect fall feel fill find finish fit fix flip follow form give glue grab guess hand happen help hit hold keep
-knock lay lead learn leave lift line live lock lose love make mark matter mean measure meet mind miss move need
-open own pass pay pick place plan play plug press pull push reach read remember remove rest rip run save saw
-seem sell send set settle share show shut sit slide slip snap sound spend spin split stand start stay step stick
-stop stretch support suppose talk tell tend test thank tighten tilt touch trace try turn understand wait walk
-want wash watch wear wipe wish wonder work worry write""".split())
-
-
-def _content(word: str) -> bool:
-    return (word not in STOPWORDS and word not in VERBS and len(word) > 3 and not word.endswith("ly")
-            and not (word.endswith("ed") and len(word) > 5) and not word.isdigit())
-
-
-class Keyphrases:
-    """Salient terms of a segment: TF-IDF over noun-like words, plus two-word phrases that recur in the
-    archive (a collocation such as "board feet" or "hand plane", not an accident of adjacency)."""
-
-    def __init__(self, texts: Sequence[str]):
-        self.df: Counter = Counter()
-        for text in texts:
-            self.df.update(set(self._terms(text)))
-        self.n = max(1, len(texts))
-
-    @staticmethod
-    def _terms(text: str) -> list[str]:
-        words = [w.lower().strip("'-") for w in _WORD.findall(text)]
-        terms = [w for w in words if _content(w)]
-        bigrams = [f"{a} {b}" for a, b in zip(words, words[1:]) if _content(a) and _content(b) and a != b]
-        return terms + bigrams
-
-    def top(self, text: str, k: int = 6) -> list[str]:
-        tf = Counter(self._terms(text))
-
-        def score(term: str) -> float:
-            if " " in term and self.df[term] < 2 and tf[term] < 2:
-                return 0.0  # a one-off adjacency, not a phrase
-            idf = math.log(1 + self.n / (1 + self.df[term]))
-            return tf[term] * idf * (1.8 if " " in term else 1.0)
-
-        scored = sorted((t for t in tf if score(t) > 0), key=lambda t: (-score(t), t))
-        out: list[str] = []
-        for term in scored:
-            if any(term in chosen or chosen in term for chosen in out):
-                continue
-            out.append(term)
-            if len(out) == k:
-                break
-        return out
-
-
-def topic_of(title: str | None) -> str:
-    if not title:
-        return "this project"
-    topic = re.split(r"[:(\[]| - ", title)[0].strip()
-    return topic[:1].lower() + topic[1:] if topic and not topic[:2].isupper() else topic
-
-
-class TemplateBackend:
-    """Offline and deterministic: phrasings per label, filled with the segment's own keyphrases."""
-
-    name = "template"
-
-    def __init__(self, texts: Sequence[str], seed: int = 0):
-        self.keyphrases = Keyphrases(texts)
-        self.seed = seed
-
-    def propose(self, segment: dict, n: int, attempt: int) -> list[str]:
-        kind = segment.get("subtype") if segment["label"] == "persona" else "instructional"
-        templates = TEMPLATES.get(kind or "story", TEMPLATES["story"])
-        rng = random.Random(f"{self.seed}:{segment['segment_id']}:{attempt}")
-        # For persona, ask about the aside itself, not the lesson around it.
-        text = segment.get("persona_window") or segment["text"]
-        phrases = self.keyphrases.top(text) or self.keyphrases.top(segment["text"]) or ["this"]
-        order = templates[:]
-        rng.shuffle(order)
-        out = []
-        for i in range(n):
-            template = order[i % len(order)]
-            kp = phrases[(i + attempt * n) % len(phrases)]
-            kp2 = phrases[(i + attempt * n + 1) % len(phrases)]
-            out.append(template.format(kp=kp, kp2=kp2, topic=topic_of(segment.get("title"))))
-        if segment["label"] == "persona":
-            # Offer more than needed; the stage keeps the n most similar to the answer.
-            generic = GENERIC.get(kind or "story", GENERIC["story"])[:]
-            rng.shuffle(generic)
-            out += generic[:n]
-        return out
-
-
-PROMPT = ("Here is a passage in which {name} speaks:\n\n\"{text}\"\n\nWrite {n} different questions that a viewer "
-          "might ask {name}, each of which this passage answers. Address {name} as 'you'. One question per line, "
-          "no numbering, nothing else.")
+def prompt_for(segment: dict, person: str, n: int) -> str:
+    asker, focus = FOCUS["persona" if segment.get("label") == "persona" else "instructional"]
+    return PROMPT.format(name=person, text=segment["text"], n=n, asker=asker, focus=focus.format(name=person))
 
 
 def parse_lines(text: str) -> list[str]:
@@ -185,21 +64,33 @@ class OpenAIBackend:
 
     def propose(self, segment: dict, n: int, attempt: int) -> list[str]:
         body = {"model": self.model, "temperature": self.temperature,
-                "messages": [{"role": "user", "content": PROMPT.format(name=self.person, text=segment["text"], n=n)}]}
+                "messages": [{"role": "user", "content": prompt_for(segment, self.person, n)}]}
         request = urllib.request.Request(self.url, data=json.dumps(body).encode(), method="POST",
                                          headers={"Content-Type": "application/json",
                                                   **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {})})
+        slow = (f"question endpoint {self.url} did not answer within {self.timeout:g}s; raise "
+                "pairs.openai_timeout or use a faster model (answers so far are cached)")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                data = json.loads(response.read())
+                body = response.read()
         except urllib.error.HTTPError as exc:
             raise UserError(f"question endpoint {self.url} answered HTTP {exc.code}: "
                             f"{exc.read()[:200].decode(errors='replace')}") from None
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            raise UserError(f"cannot reach question endpoint {self.url} ({getattr(exc, 'reason', exc)}); "
+        except (TimeoutError, urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            if isinstance(reason, TimeoutError):
+                raise UserError(slow) from None
+            raise UserError(f"cannot reach question endpoint {self.url} ({reason}); "
                             "check pairs.openai_base_url and that the server is running") from None
         try:
+            data = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise UserError(f"question endpoint {self.url} answered something that is not JSON: "
+                            f"{body[:120].decode(errors='replace')!r}") from None
+        try:
             content = data["choices"][0]["message"]["content"]
+            if not isinstance(content, str):
+                raise TypeError
         except (KeyError, IndexError, TypeError):
             raise UserError(f"question endpoint {self.url} did not return an OpenAI chat completion") from None
         return parse_lines(content)[:n]
@@ -223,7 +114,7 @@ class LocalBackend:
     def propose(self, segment: dict, n: int, attempt: int) -> list[str]:
         import torch
 
-        prompt = PROMPT.format(name=self.person, text=segment["text"], n=n)
+        prompt = prompt_for(segment, self.person, n)
         if self.tokenizer.chat_template:
             text = self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
                                                       add_generation_prompt=True)
@@ -243,3 +134,46 @@ def openai_settings(base_url: str, model: str, key_env: str) -> tuple[str, str, 
     return (base_url or os.environ.get("OPENAI_BASE_URL", ""),
             model or os.environ.get("PERSONATUNE_OPENAI_MODEL", ""),
             os.environ.get(key_env, "") if key_env else "")
+
+
+class ProposalCache:
+    """What a model answered, per (writer, segment text, count, round): an append-only JSON-lines file that
+    survives a crash mid-stage, so a rerun resumes instead of asking again."""
+
+    def __init__(self, path, writer: dict):
+        self.path = path
+        self.writer = json.dumps(writer, sort_keys=True)
+        self.entries: dict[str, list[str]] = {}
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    entry = json.loads(line)
+                    self.entries[entry["key"]] = entry["questions"]
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue  # a line cut short by a crash: ask again
+
+    def key(self, segment: dict, n: int, attempt: int) -> str:
+        from personatune.artifacts import sha256_text
+
+        return sha256_text(f"{self.writer}|{segment.get('label')}|{n}|{attempt}|{segment['text']}")
+
+    def wrap(self, backend):
+        cache = self
+
+        class Cached:
+            name = backend.name
+
+            def propose(self, segment: dict, n: int, attempt: int) -> list[str]:
+                key = cache.key(segment, n, attempt)
+                if key not in cache.entries:
+                    cache.put(key, backend.propose(segment, n, attempt))
+                return cache.entries[key]
+        return Cached()
+
+    def put(self, key: str, questions: list[str]) -> None:
+        self.entries[key] = questions
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"key": key, "questions": questions}, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())

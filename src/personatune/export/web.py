@@ -158,7 +158,7 @@ def _parity(files: dict[str, Path], config, ids: list[list[int]], reference: lis
 
 def _passages(ws: Workspace, path: Path, log=print) -> dict | None:
     """The person's own segments for retrieval in the page (BM25 there; see index.html)."""
-    from personatune.data.questions import STOPWORDS
+    from personatune.data.retrieval import STOPWORDS
     from personatune.persona.prompting import RAG_HEADER
     from personatune.persona.rag import Settings as RagSettings
     from personatune.persona.rag import build_index, where

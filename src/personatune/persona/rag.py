@@ -7,16 +7,15 @@ provenance so an answer can cite where a fact came from.
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from personatune import artifacts
-from personatune.data.questions import STOPWORDS
+from personatune.data.retrieval import BM25, terms
 from personatune.errors import UserError
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
@@ -39,10 +38,6 @@ class Settings(BaseSettings):
         return [f"{name} must be >= 1" for name in ("top_k", "rrf_k", "candidates") if getattr(self, name) < 1]
 
 
-def terms(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text.lower().replace("\u2019", "'")) if w not in STOPWORDS and len(w) > 1]
-
-
 def where(segment: dict) -> str:
     name = Path(segment.get("source") or "").name
     if segment.get("start") is not None:
@@ -58,30 +53,11 @@ class Index:
         self.segments = segments
         self.vectors = vectors
         self.settings = settings
-        self.postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        self.lengths = np.zeros(len(segments), dtype=np.float32)
-        for i, seg in enumerate(segments):
-            counts = Counter(terms(seg["text"]))
-            self.lengths[i] = sum(counts.values())
-            for term, tf in counts.items():
-                self.postings[term].append((i, tf))
-        self.avg_length = float(self.lengths.mean()) if len(segments) else 0.0
+        self.lexical = BM25([seg["text"] for seg in segments], k1=settings.k1, b=settings.b)
         self._embedder = None
 
     def bm25(self, query: str) -> np.ndarray:
-        scores = np.zeros(len(self.segments), dtype=np.float32)
-        n = len(self.segments)
-        k1, b = self.settings.k1, self.settings.b
-        for term in set(terms(query)):
-            posting = self.postings.get(term)
-            if not posting:
-                continue
-            idf = math.log(1 + (n - len(posting) + 0.5) / (len(posting) + 0.5))
-            docs = np.fromiter((d for d, _ in posting), dtype=np.int64, count=len(posting))
-            tf = np.fromiter((t for _, t in posting), dtype=np.float32, count=len(posting))
-            norm = k1 * (1 - b + b * self.lengths[docs] / max(self.avg_length, 1e-9))
-            scores[docs] += idf * tf * (k1 + 1) / (tf + norm)
-        return scores
+        return self.lexical.scores(query)
 
     def dense(self, query: str) -> np.ndarray:
         if self._embedder is None:

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from personatune.data.questions import STOPWORDS
+from personatune.data.retrieval import STOPWORDS
 
 # ---------------------------------------------------------------------------------------------
 # Normalisation

@@ -1,0 +1,162 @@
+"""The offline question writer: the answer's own noun phrases in phrasings per label, and its facts as questions.
+
+For a segment, the sentences that say most (rare words, and for persona the first-person ones) are
+tagged; their noun phrases become slots, ranked by how particular they are to this segment among
+all of the workspace's segments, so a question points at its own answer ("How does the modulo
+operator work?", not "Can you explain strips?"). Each question uses a different phrase and a
+different phrasing. Fact pairs come from first-person sentences of persona segments that state
+something specific; see `question_forms.fact_question`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from personatune.data import pos
+from personatune.data.question_forms import (
+    SLOT_TEMPLATES,
+    Slot,
+    agree,
+    fact_question,
+    slot,
+    stance_question,
+)
+from personatune.data.retrieval import BM25, terms
+
+_SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
+_FIRST_PERSON = re.compile(r"\b(?:I|I'm|I've|I'd|I'll|my|me|mine|we|our|us)\b")
+# What a word on its own says it is, when it cannot sit inside a noun phrase (participles can: "sanded wood").
+NOT_IN_PHRASES = {"VB", "VBD", "VBZ", "VBP", "MD", "RB", "RBR", "RBS", "IN", "TO", "PRP", "WDT", "WP", "WRB", "CC",
+                  "UH", "EX"}
+TAG_BUDGET = 90  # words tagged per segment for slots (the tagger reads ~30k words/s)
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
+
+
+@dataclass(frozen=True)
+class Fact:
+    question: str
+    answer: str
+    sentence: int
+
+
+class TemplateBackend:
+    """Offline and deterministic; `idf` comes from every labelled segment of the workspace."""
+
+    name = "template"
+
+    def __init__(self, texts: Sequence[str], seed: int = 0, person: str = "", index: BM25 | None = None):
+        self.index = index or BM25(texts)
+        self.seed = seed
+        self.tagger = pos.load()
+        self.person = {w.lower() for w in re.findall(r"\w+", person) if len(w) > 2}
+        self._slots: dict[str, list[Slot]] = {}
+
+    def idf(self, term: str) -> float:
+        return math.log(1 + self.index.n / (1 + self.index.df(term)))
+
+    def known(self, word: str) -> bool:
+        """A verb, by the tagger's own lexicon."""
+        return (self.tagger.lexical_tag(word) or "").startswith("VB")
+
+    def focus(self, text: str, persona: bool) -> list[str]:
+        """The sentences worth tagging: most distinctive first, first-person ones first for persona."""
+        found = sentences(text)
+
+        def weight(s: str) -> float:
+            words = terms(s)
+            score = sum(self.idf(w) for w in set(words)) / math.sqrt(len(words) + 1)
+            return score + (5.0 if persona and _FIRST_PERSON.search(s) else 0.0)
+
+        chosen, budget = [], TAG_BUDGET
+        for s in sorted(found, key=weight, reverse=True):
+            if budget <= 0:
+                break
+            chosen.append(s)
+            budget -= len(s.split())
+        return chosen
+
+    def slots(self, segment: dict) -> list[Slot]:
+        key = segment["segment_id"]
+        if key not in self._slots:
+            persona = segment["label"] == "persona"
+            text = segment["text"]
+            lower = text.lower()
+            scored: dict[str, tuple[float, Slot]] = {}
+            for sentence in self.focus(text, persona):
+                tokens = self.tagger.tag(sentence)
+                for phrase in pos.noun_phrases(tokens, sentence):
+                    s = slot(phrase)
+                    if s is None or s.head in self.person or any(w.lower() in self.person for w in s.text.split()):
+                        continue
+                    if self.tagger.tag_words([s.head])[0] == "CD":  # "fourteen", "twelve": a number, not a topic
+                        continue
+                    if any(self.tagger.lexical_tag(t.text) in NOT_IN_PHRASES or t.text.lower() in ("been", "being")
+                           for t in phrase.tokens if t.tag not in ("DT", "PRP$", "PDT", "POS")):
+                        continue  # a verb or a function word swallowed by a mis-tagged phrase ("had previous coding")
+                    words = [w for w in terms(s.text)]
+                    if not words:
+                        continue
+                    particular = sum(self.idf(w) for w in words) / len(words)
+                    score = particular * (1 + math.log(1 + lower.count(s.head))) * (1.3 if len(words) > 1 else 1.0)
+                    score *= 1.2 if s.proper else 1.0
+                    if s.head not in scored or scored[s.head][0] < score:
+                        scored[s.head] = (score, s)
+            self._slots[key] = [s for _, s in sorted(scored.values(), key=lambda t: (-t[0], t[1].text))]
+        return self._slots[key]
+
+    def propose(self, segment: dict, n: int, attempt: int) -> list[str]:
+        kind = segment.get("subtype") if segment["label"] == "persona" else "instructional"
+        templates = SLOT_TEMPLATES.get(kind or "story", SLOT_TEMPLATES["story"])[:]
+        random.Random(f"{self.seed}:{segment['segment_id']}").shuffle(templates)
+        slots = self.slots(segment)
+        out = []
+        if attempt == 0 and kind in ("background", "story"):
+            out = [f.question for f in self.facts(segment, n)]  # "Where did you grow up?" beats any template
+        elif attempt == 0 and segment["label"] == "persona":
+            out = self.stances(segment, n)
+        # Each round offers the next phrases, two per question wanted, each with its own phrasing.
+        process = SLOT_TEMPLATES["process"]
+        for k, s in enumerate(slots[attempt * 2 * n:(attempt + 1) * 2 * n]):
+            # "mixing shellac" is a process to walk through, not a thing that works
+            forms = process if kind == "instructional" and s.head.endswith("ing") and not s.proper else templates
+            out.append(agree(forms[(k + attempt) % len(forms)], s))
+        return out
+
+    def stances(self, segment: dict, limit: int) -> list[str]:
+        """Questions about what the person says they think, love or recommend, from their own sentences."""
+        out: list[str] = []
+        for sentence in sentences(segment["text"])[:40]:
+            if not re.search(r"\bI\b", sentence):
+                continue
+            tokens = self.tagger.tag(sentence)
+            question = stance_question(tokens, sentence, pos.noun_phrases(tokens, sentence))
+            if question and question not in out:
+                out.append(question)
+                if len(out) == limit:
+                    break
+        return out
+
+    def facts(self, segment: dict, limit: int) -> list[Fact]:
+        """Specific first-person statements of a persona segment, each with the question it answers."""
+        found: list[Fact] = []
+        parts = sentences(segment["text"])
+        for number, sentence in enumerate(parts[:40]):
+            if not _FIRST_PERSON.search(sentence) or len(sentence.split()) > 45:
+                continue
+            question = fact_question(self.tagger.tag(sentence), sentence, self.known)
+            if question is None or any(f.question == question for f in found):
+                continue
+            answer = sentence
+            if len(sentence.split()) < 8 and number + 1 < len(parts):
+                answer = f"{sentence} {parts[number + 1]}"
+            found.append(Fact(question, answer, number))
+            if len(found) == limit:
+                break
+        return found

@@ -1,0 +1,126 @@
+"""The offline question writer: part-of-speech tags, noun-phrase slots, fact and stance questions."""
+
+from __future__ import annotations
+
+import pytest
+
+from personatune.data import pos
+from personatune.data.question_forms import agree, fact_question, slot, stance_question, verb_lemma
+from personatune.data.retrieval import BM25
+from personatune.data.template_questions import TemplateBackend, sentences
+
+
+@pytest.fixture(scope="module")
+def tagger():
+    return pos.load()
+
+
+def test_tagger_ships_its_accuracy_and_tags_plain_sentences(tagger):
+    assert tagger.info["accuracy"]["test"] >= 0.92 and "UD_English-EWT" in tagger.info["data"]
+    tags = [t.tag for t in tagger.tag("I was born in Gdańsk, in Poland.")]
+    assert tags == ["PRP", "VBD", "VBN", "IN", "NNP", ",", "IN", "NNP", "."]
+    lower = [t.tag for t in tagger.tag("i think static typing is overrated for small scripts")]
+    assert lower[:2] == ["PRP", "VBP"] and lower[3] == "NN"
+
+
+def test_tokens_keep_offsets_and_split_clitics(tagger):
+    text = "It's Marta's plane, don't touch it."
+    tokens = pos.tokenize(text)
+    assert [t.text for t in tokens][:6] == ["It", "'s", "Marta", "'s", "plane", ","]
+    assert "do" in [t.text for t in tokens] and "n't" in [t.text for t in tokens]
+    assert all(text[t.start:t.end] == t.text for t in tokens)
+
+
+def phrases(tagger, text):
+    return pos.noun_phrases(tagger.tag(text), text)
+
+
+def test_noun_phrases_are_slices_of_the_text_ending_in_a_noun(tagger):
+    text = "The modulo operator returns the remainder of a division, and I use a table saw daily."
+    found = phrases(tagger, text)
+    assert [p.text for p in found] == ["The modulo operator", "the remainder of a division", "a table saw"]
+    assert all(text[p.start:p.end] == p.text and p.tokens[-1].tag in pos.NOUNS for p in found)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("My grandfather's workshop was small.", "your grandfather's workshop"),
+    ("Static typing is overrated.", "static typing"),
+    ("The University of Minnesota is big.", "the University of Minnesota"),
+    ("A hand plane is enough.", "a hand plane"),
+    ("These screws are too short.", "screws"),
+])
+def test_slots_are_noun_phrases_made_to_stand_in_a_question(tagger, text, expected):
+    filled = [s.text for p in phrases(tagger, text) if (s := slot(p))]
+    assert filled[0] == expected
+
+
+@pytest.mark.parametrize("text", ["His workshop was small.", "A lot of things happen.", "I bought two."])
+def test_no_slot_from_someone_elses_things_light_nouns_or_numbers(tagger, text):
+    assert [s for p in phrases(tagger, text) if (s := slot(p))] == []
+
+
+def test_templates_agree_with_the_slot(tagger):
+    plural = slot(phrases(tagger, "Pocket screws hold well.")[0])
+    single = slot(phrases(tagger, "A pocket screw holds well.")[0])
+    assert agree("How does {np} work?", plural) == "How do pocket screws work?"
+    assert agree("How does {np} work?", single) == "How does a pocket screw work?"
+    assert agree("why does {np} matter to you?", plural) == "Why do pocket screws matter to you?"
+
+
+@pytest.mark.parametrize("word, tag, lemma", [
+    ("grew", "VBD", "grow"), ("studied", "VBD", "study"), ("moved", "VBD", "move"), ("stopped", "VBD", "stop"),
+    ("started", "VBD", "start"), ("built", "VBD", "build"), ("teaches", "VBZ", "teach")])
+def test_verb_lemmas(word, tag, lemma):
+    known = {"grow", "study", "move", "stop", "start", "build", "teach"}.__contains__
+    assert verb_lemma(word, tag, known) == lemma
+
+
+@pytest.mark.parametrize("sentence, question", [
+    ("I was born in Gdańsk, in Poland.", "Where were you born?"),
+    ("I grew up in Duluth, Minnesota.", "Where did you grow up?"),
+    ("I started mechanical engineering at the University of Minnesota Duluth.",
+     "Where did you start mechanical engineering?"),
+    ("I started Workbench Notes in January 2015, with a phone on a tripod.", "When did you start Workbench Notes?"),
+    ("My parents moved us to Duluth when I was fourteen.", "Where did your parents move you?"),
+    ("I worked at Amazon for five years.", "Where did you work?"),
+    ("I think glue is fine.", None),
+    ("I like to cut wood.", None),
+])
+def test_first_person_facts_become_the_question_they_answer(tagger, sentence, question):
+    verbs = {"bear", "grow", "start", "move", "work", "think", "like"}.__contains__
+    assert fact_question(tagger.tag(sentence), sentence, verbs) == question
+
+
+def test_stances_ask_about_the_topic_of_the_persons_own_opinion(tagger):
+    text = "I think static typing is overrated for small scripts."
+    tokens = tagger.tag(text)
+    assert stance_question(tokens, text, pos.noun_phrases(tokens, text)) == "What do you think about static typing?"
+
+
+SEGMENTS = [
+    {"segment_id": "bio", "label": "persona", "subtype": "background",
+     "text": "I was born in Gdańsk, in Poland. My grandfather built wooden fishing boats. I grew up in Duluth, "
+             "Minnesota, and I still live there with my husband."},
+    {"segment_id": "saw", "label": "instructional", "subtype": None,
+     "text": "The router table makes edge profiles safer on narrow stock. Score the veneer first with a sharp "
+             "knife."},
+    {"segment_id": "glue", "label": "instructional", "subtype": None,
+     "text": "Yellow glue sets in ten minutes. Clamp for an hour and scrape the squeeze-out when it is rubbery."},
+]
+
+
+def test_template_backend_asks_about_the_answers_own_phrases_and_facts():
+    backend = TemplateBackend([], person="Marta Kowalczyk", index=BM25([s["text"] for s in SEGMENTS]))
+    bio = backend.propose(SEGMENTS[0], 3, attempt=0)
+    assert bio[:2] == ["Where were you born?", "Where did you grow up?"]
+    saw = backend.propose(SEGMENTS[1], 3, attempt=0)
+    assert len(set(saw)) == len(saw) >= 3 and any("router table" in q for q in saw)
+    assert backend.propose(SEGMENTS[1], 3, attempt=0) == saw  # deterministic
+    assert not set(backend.propose(SEGMENTS[1], 3, attempt=1)) & set(saw)  # a retry asks about other phrases
+    facts = backend.facts(SEGMENTS[0], 3)
+    assert facts[0].question == "Where were you born?" and facts[0].answer.startswith("I was born in Gdańsk")
+
+
+def test_sentences_split_on_marks_before_capitals():
+    assert sentences("I was born in 1987. It was cold! Was it? yes.\nNew line") == [
+        "I was born in 1987.", "It was cold!", "Was it? yes.", "New line"]
