@@ -506,8 +506,8 @@ def test_clean_stage_report_over_every_format(tmp_path):
     for gone in ("[Music]", ">>", "<c>", "</v>", "<00:", "sponsored by", "BENCH15", "subscribe",
                  "thanks for watching", " um ", "the the", "**", "](http", "|---"):
         assert gone not in everything
-    assert f"  {report['words_in']} -> 579 words; removed by reason: caption_duplication 85, duplicates 78, " \
-           "fillers 2, markup 94, sound_tags 6, speaker_tags 1, sponsor_and_outro 56, stutters 2" in log
+    assert f"  {report['words_in']} -> 568 words; removed by reason: caption_duplication 85, duplicates 78, " \
+           "fillers 2, headings 13, markup 94, sound_tags 6, speaker_tags 1, sponsor_and_outro 56, stutters 2" in log
 
 
 def test_clean_stage_without_dedup_keeps_both_copies(tmp_path):
