@@ -60,8 +60,8 @@ def test_no_slot_from_someone_elses_things_light_nouns_or_numbers(tagger, text):
 
 
 def test_templates_agree_with_the_slot(tagger):
-    plural = slot(phrases(tagger, "Pocket screws hold well.")[0])
-    single = slot(phrases(tagger, "A pocket screw holds well.")[0])
+    plural = slot(phrases(tagger, "Pocket screws are strong.")[0])
+    single = slot(phrases(tagger, "A pocket screw is strong.")[0])
     assert agree("How does {np} work?", plural) == "How do pocket screws work?"
     assert agree("How does {np} work?", single) == "How does a pocket screw work?"
     assert agree("why does {np} matter to you?", plural) == "Why do pocket screws matter to you?"

@@ -42,9 +42,10 @@ class Settings(BaseSettings):
     max_attempts: int = setting(4, help="rounds of asking again for rejected questions before reporting them")
     include_labels: list[str] = setting(default_factory=lambda: ["persona", "instructional"],
                                         help="segment labels that become training pairs")
-    similarity_check: str = setting("persona", choices=("all", "persona", "none"),
-                                    help="which questions must pass the embedding-similarity check "
-                                         "(MiniLM costs ~5 ms a question on 2 cores; lexical checks apply to all)")
+    similarity_check: str = setting("none", choices=("all", "persona", "none"),
+                                    help="which questions must also pass the embedding-similarity check (MiniLM "
+                                         "costs ~5 ms a question on 2 cores; the round trip already asks that a "
+                                         "question find its own answer)")
     min_similarity: float = setting(0.15, help="minimum cosine similarity between question and answer")
     min_overlap: float = setting(0.15, help="minimum share of a question's content words found in the answer")
     max_copy: float = setting(0.6, help="maximum share of a question's word 4-grams copied from the answer")
@@ -254,7 +255,8 @@ def run(ctx: StageContext, settings: Settings) -> dict:
                 checks.passed(seg["label"], "form", "not a copy", "distinct")
                 if not trip.finds(q, seg["segment_id"]):
                     rejected[i].append({"question": q, "reason": "round trip: its answer is not in the top "
-                                                                 f"{settings.round_trip_top_k}", "attempt": attempt})
+                                                                 f"{settings.round_trip_top_k}", "attempt": attempt,
+                                        "round_trip": True})
                     checks.failed(seg["label"], "round trip", "round trip")
                     continue
                 checks.passed(seg["label"], "round trip")
@@ -288,6 +290,15 @@ def run(ctx: StageContext, settings: Settings) -> dict:
                 f"({time.time() - started:.1f}s)")
         if not pending:
             break
+    # A segment none of whose questions finds it (its twin says the same) keeps its best well-formed one: its
+    # words still belong in training. Counted, not hidden.
+    unfound = 0
+    for i in range(len(segments)):
+        if not accepted[i]:
+            fallback = next((r["question"] for r in rejected[i] if r.get("round_trip")), None)
+            if fallback:
+                accepted[i].append(fallback)
+                unfound += 1
     rows = []
     for i, seg in enumerate(segments):
         rows.append({**{k: seg.get(k) for k in ("segment_id", "doc_id", "key", "source", "title", "format", "start",
@@ -304,12 +315,16 @@ def run(ctx: StageContext, settings: Settings) -> dict:
     if short:
         ctx.log(f"  {len(short)} segments got fewer than {n} valid questions ({len(none)} got none); "
                 "see report.json `short_segments`")
+    if unfound:
+        ctx.log(f"  {unfound} segments kept one question that does not find them (no question did; "
+                "report.json `kept_without_round_trip`)")
     if facts:
         ctx.log(f"  {len(facts)} fact pairs from {len({r['parent'] for r in facts})} persona segments")
     return {"backend": settings.backend, "segments": len(segments), "contrastive_pairs": len(contrastive),
             "fact_pairs": len(facts), "questions": sum(len(r["questions"]) for r in rows),
             "rejected": sum(checks.reasons.values()), "rejected_by_reason": dict(checks.reasons),
-            "checks": checks.report(), "short_segments": short, "segments_without_questions": none}
+            "checks": checks.report(), "kept_without_round_trip": unfound, "short_segments": short,
+            "segments_without_questions": none}
 
 
 def _watch_writer(proposals: list[str], seg: dict, empty: int, accepted: list[list[str]], settings: Settings) -> int:

@@ -88,11 +88,11 @@ def shape(word: str) -> str:
 def features(i: int, words: list[str], raw: list[str], prev: str, prev2: str) -> list[str]:
     """Features of word i (indices into `words`, padded by two START and two END entries)."""
     w, token = words[i], raw[i]
-    return ["b", "w " + w, "s3 " + w[-3:], "s2 " + w[-2:], "p1 " + w[:1], "sh " + shape(token),
-            "t " + prev, "tt " + prev2 + " " + prev, "tw " + prev + " " + w,
-            "w-1 " + words[i - 1], "s-1 " + words[i - 1][-3:], "w-2 " + words[i - 2],
+    return ["b", "w " + w, "s4 " + w[-4:], "s3 " + w[-3:], "s2 " + w[-2:], "p1 " + w[:1], "p3 " + w[:3],
+            "sh " + shape(token), "sh+1 " + shape(raw[i + 1]), "t " + prev, "tt " + prev2 + " " + prev,
+            "tw " + prev + " " + w, "w-1 " + words[i - 1], "s-1 " + words[i - 1][-3:], "w-2 " + words[i - 2],
             "w+1 " + words[i + 1], "s+1 " + words[i + 1][-3:], "w+2 " + words[i + 2],
-            "ww " + words[i - 1] + " " + w, "h " + str("-" in token)]
+            "ww " + words[i - 1] + " " + w, "wn " + w + " " + words[i + 1], "h " + str("-" in token)]
 
 
 class Tagger:
@@ -100,13 +100,39 @@ class Tagger:
 
     def __init__(self, weights: dict[str, dict[str, float]], tags: list[str], fixed: dict[str, str], info: dict):
         self.weights, self.tags, self.fixed, self.info = weights, tags, fixed, info
+        self._rows: dict[str, int] | None = None
+        self._matrix = None
+
+    def compile(self) -> Tagger:
+        """Weights as one (features x tags) matrix: a token is scored by summing ~20 rows (~8x faster than dicts)."""
+        import numpy as np
+
+        column = {t: k for k, t in enumerate(self.tags)}
+        self._rows = {feat: row for row, feat in enumerate(self.weights)}
+        matrix = np.zeros((len(self.weights) + 1, len(self.tags)), dtype=np.float32)  # the last row: unseen
+        for row, weights in enumerate(self.weights.values()):
+            for tag, weight in weights.items():
+                matrix[row, column[tag]] = weight
+        self._matrix = matrix
+        return self
 
     def predict(self, feats: Iterable[str]) -> str:
-        scores = dict.fromkeys(self.tags, 0.0)
+        if self._matrix is not None:
+            unseen = len(self._rows)
+            scores = self._matrix[[self._rows.get(f, unseen) for f in feats]].sum(axis=0)
+            return self.tags[int(scores.argmax())]
+        scores: dict[str, float] = {}
+        get = self.weights.get
         for feat in feats:
-            for tag, weight in self.weights.get(feat, {}).items():
-                scores[tag] += weight
-        return max(self.tags, key=lambda t: (scores[t], t))
+            weights = get(feat)
+            if weights:
+                for tag, weight in weights.items():
+                    scores[tag] = scores.get(tag, 0.0) + weight
+        best = max(scores, key=scores.__getitem__, default="")  # exact float ties are vanishingly rare
+        if best and scores[best] > 0:
+            return best
+        # every scored tag is negative (or none scored): an unscored tag (0.0) wins
+        return max(self.tags, key=lambda t: (scores.get(t, 0.0), t))
 
     def lexical_tag(self, word: str) -> str | None:
         """The tag the word alone argues for (its own weights, no context); None for an unseen word."""
@@ -140,7 +166,7 @@ class Tagger:
 @lru_cache(maxsize=1)
 def load() -> Tagger:
     data = json.loads(gzip.decompress(resources.files("personatune.data").joinpath("pos_tagger.json.gz").read_bytes()))
-    return Tagger(data["weights"], data["tags"], data["fixed"], data["info"])
+    return Tagger(data["weights"], data["tags"], data["fixed"], data["info"]).compile()
 
 
 def noun_phrases(tokens: list[Token], text: str) -> list[Phrase]:
@@ -168,7 +194,7 @@ def _phrase_end(tokens: list[Token], i: int) -> int | None:
     if tokens[j].tag in OPENERS:
         j += 1
     last_noun = None
-    while j < len(tokens) and tokens[j].tag in MODIFIERS:
+    while j < len(tokens) and (tokens[j].tag in MODIFIERS or _coordinated_modifier(tokens, j, last_noun)):
         if tokens[j].tag == "HYPH" and not (last_noun or j > i):
             break
         if tokens[j].tag in NOUNS:
@@ -177,3 +203,9 @@ def _phrase_end(tokens: list[Token], i: int) -> int | None:
             break
         j += 1
     return None if last_noun is None else last_noun + 1
+
+
+def _coordinated_modifier(tokens: list[Token], j: int, last_noun: int | None) -> bool:
+    """"a standardized and well-supported protocol": "and" between two modifiers, before any noun."""
+    return (last_noun is None and tokens[j].tag == "CC" and j > 0 and tokens[j - 1].tag in ("JJ", "VBN")
+            and j + 1 < len(tokens) and tokens[j + 1].tag in ("JJ", "VBN"))

@@ -139,17 +139,16 @@ def agree(template: str, s: Slot) -> str:
     return out[:1].upper() + out[1:]
 
 
+# Phrasings that most passages about the phrase do answer; variety comes from the phrases.
 SLOT_TEMPLATES: dict[str, list[str]] = {
-    "background": ["Can you tell me about {np}?", "What's your history with {np}?", "What does {np} mean to you?"],
-    "story": ["What happened with {np}?", "What's the story behind {np}?", "What did you learn from {np}?"],
-    "opinion": ["What do you think about {np}?", "What's your take on {np}?", "How do you feel about {np}?"],
-    "working_style": ["How do you approach {np}?", "How do you use {np} in your work?",
-                      "What's your process for {np}?"],
-    "values": ["Why does {np} matter to you?", "What do you care about when it comes to {np}?",
-               "What's your view on {np}?"],
-    "instructional": ["Can you explain {np}?", "How does {np} work?", "What should I know about {np}?",
-                      "When do you use {np}?", "What's the best way to deal with {np}?", "Why does {np} matter?"],
-    "process": ["Can you walk me through {np}?", "What's the trick to {np}?", "How do you go about {np}?"],
+    "background": ["Can you tell me about {np}?", "What's your experience with {np}?"],
+    "story": ["What happened with {np}?", "Can you tell me about {np}?", "What's the story with {np}?"],
+    "opinion": ["What do you think about {np}?", "What's your take on {np}?", "What's your view on {np}?"],
+    "working_style": ["How do you approach {np}?", "How do you handle {np}?", "What's your approach to {np}?"],
+    "values": ["Why does {np} matter to you?", "What's your view on {np}?", "Where do you stand on {np}?"],
+    "instructional": ["Can you explain {np}?", "What should I know about {np}?", "Can you tell me about {np}?",
+                      "How does {np} work?"],
+    "process": ["Can you walk me through {np}?", "How do you go about {np}?"],
 }
 
 

@@ -65,5 +65,9 @@ class BM25:
     def top(self, query: str, k: int) -> list[int]:
         """Indices of the k best texts sharing a term with the query, best first (ties by position)."""
         scores = self.scores(query)
-        order = np.argsort(-scores, kind="stable")[:k]
+        if k < len(scores):
+            best = np.argpartition(-scores, k)[:k]
+            order = best[np.lexsort((best, -scores[best]))]
+        else:
+            order = np.argsort(-scores, kind="stable")
         return [int(i) for i in order if scores[i] > 0]

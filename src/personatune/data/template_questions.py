@@ -13,10 +13,12 @@ from __future__ import annotations
 import math
 import random
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from personatune.data import pos
+from personatune.data.lesson_questions import definition_question, how_question
 from personatune.data.question_forms import (
     SLOT_TEMPLATES,
     Slot,
@@ -28,11 +30,13 @@ from personatune.data.question_forms import (
 from personatune.data.retrieval import BM25, terms
 
 _SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
+_LESSON = re.compile(r"^(?:To \w+|(?:If|When) you (?:want|need) to|The \w+ way to)|^[^,.]{3,60}? (?:is|are) "
+                     r"(?:a|an|the|one|basically|just|simply) ", re.I)
 _FIRST_PERSON = re.compile(r"\b(?:I|I'm|I've|I'd|I'll|my|me|mine|we|our|us)\b")
 # What a word on its own says it is, when it cannot sit inside a noun phrase (participles can: "sanded wood").
 NOT_IN_PHRASES = {"VB", "VBD", "VBZ", "VBP", "MD", "RB", "RBR", "RBS", "IN", "TO", "PRP", "WDT", "WP", "WRB", "CC",
                   "UH", "EX"}
-TAG_BUDGET = 90  # words tagged per segment for slots (the tagger reads ~30k words/s)
+TAG_BUDGET = 60  # words tagged per segment for slots (the tagger reads ~30k words/s)
 
 
 def sentences(text: str) -> list[str]:
@@ -57,6 +61,15 @@ class TemplateBackend:
         self.tagger = pos.load()
         self.person = {w.lower() for w in re.findall(r"\w+", person) if len(w) > 2}
         self._slots: dict[str, list[Slot]] = {}
+        self._tags: dict[str, list[pos.Token]] = {}
+
+    def tag(self, sentence: str) -> list[pos.Token]:
+        """Tags of a sentence, once: slots, facts, stances and lessons all read the same sentences."""
+        if sentence not in self._tags:
+            if len(self._tags) > 50_000:
+                self._tags.clear()
+            self._tags[sentence] = self.tagger.tag(sentence)
+        return self._tags[sentence]
 
     def idf(self, term: str) -> float:
         return math.log(1 + self.index.n / (1 + self.index.df(term)))
@@ -87,16 +100,17 @@ class TemplateBackend:
         if key not in self._slots:
             persona = segment["label"] == "persona"
             text = segment["text"]
-            lower = text.lower()
+            counts = Counter(re.findall(r"[\w'’+#.-]+", text.lower()))
             scored: dict[str, tuple[float, Slot]] = {}
+            first = next(iter(sentences(text)), "")
             for sentence in self.focus(text, persona):
-                tokens = self.tagger.tag(sentence)
+                tokens = self.tag(sentence)
                 for phrase in pos.noun_phrases(tokens, sentence):
                     s = slot(phrase)
                     if s is None or s.head in self.person or any(w.lower() in self.person for w in s.text.split()):
                         continue
-                    if self.tagger.tag_words([s.head])[0] == "CD":  # "fourteen", "twelve": a number, not a topic
-                        continue
+                    if self.tagger.lexical_tag(s.head) not in (None, "NN", "NNS", "NNP", "NNPS"):
+                        continue  # "fourteen", "diverse", "unlock": the head is not a noun, whatever the context said
                     if any(self.tagger.lexical_tag(t.text) in NOT_IN_PHRASES or t.text.lower() in ("been", "being")
                            for t in phrase.tokens if t.tag not in ("DT", "PRP$", "PDT", "POS")):
                         continue  # a verb or a function word swallowed by a mis-tagged phrase ("had previous coding")
@@ -104,7 +118,10 @@ class TemplateBackend:
                     if not words:
                         continue
                     particular = sum(self.idf(w) for w in words) / len(words)
-                    score = particular * (1 + math.log(1 + lower.count(s.head))) * (1.3 if len(words) > 1 else 1.0)
+                    mentions = max(1, counts[s.head] + counts[s.head + "s"])
+                    score = particular * (1 + math.log(mentions)) * (1.3 if len(words) > 1 else 1.0)
+                    if mentions < 2 and not (s.proper or sentence == first):
+                        score *= 0.3  # mentioned in passing: the answer is probably not about it
                     score *= 1.2 if s.proper else 1.0
                     if s.head not in scored or scored[s.head][0] < score:
                         scored[s.head] = (score, s)
@@ -120,13 +137,20 @@ class TemplateBackend:
         if attempt == 0 and kind in ("background", "story"):
             out = [f.question for f in self.facts(segment, n)]  # "Where did you grow up?" beats any template
         elif attempt == 0 and segment["label"] == "persona":
-            out = self.stances(segment, n)
+            out = self.stances(segment, n) + (self.lessons(segment, n) if kind == "working_style" else [])
+        elif attempt == 0:
+            out = self.lessons(segment, n)
         # Each round offers the next phrases, two per question wanted, each with its own phrasing.
         process = SLOT_TEMPLATES["process"]
+        asked = " ".join(out).lower()
+        slots = [s for s in slots if s.text.lower() not in asked]  # one question per phrase
         for k, s in enumerate(slots[attempt * 2 * n:(attempt + 1) * 2 * n]):
             # "mixing shellac" is a process to walk through, not a thing that works
             forms = process if kind == "instructional" and s.head.endswith("ing") and not s.proper else templates
-            out.append(agree(forms[(k + attempt) % len(forms)], s))
+            form = forms[(k + attempt) % len(forms)]
+            if s.proper and form.endswith("work?"):
+                form = forms[(k + attempt + 1) % len(forms)]  # "How does Mark Zuckerberg work?"
+            out.append(agree(form, s))
         return out
 
     def stances(self, segment: dict, limit: int) -> list[str]:
@@ -135,10 +159,24 @@ class TemplateBackend:
         for sentence in sentences(segment["text"])[:40]:
             if not re.search(r"\bI\b", sentence):
                 continue
-            tokens = self.tagger.tag(sentence)
+            tokens = self.tag(sentence)
             question = stance_question(tokens, sentence, pos.noun_phrases(tokens, sentence))
             if question and question not in out:
                 out.append(question)
+                if len(out) == limit:
+                    break
+        return out
+
+    def lessons(self, segment: dict, limit: int) -> list[str]:
+        """How-to and what-is questions read off the segment's teaching sentences."""
+        out: list[str] = []
+        for sentence in sentences(segment["text"])[:40]:
+            if not _LESSON.match(sentence):
+                continue
+            tokens = self.tag(sentence)
+            question = how_question(tokens, sentence) or definition_question(tokens, pos.noun_phrases(tokens, sentence))
+            if question and question not in out and not any(w in self.person for w in question.lower().split()):
+                out.append(question[:1].upper() + question[1:])
                 if len(out) == limit:
                     break
         return out
@@ -150,7 +188,7 @@ class TemplateBackend:
         for number, sentence in enumerate(parts[:40]):
             if not _FIRST_PERSON.search(sentence) or len(sentence.split()) > 45:
                 continue
-            question = fact_question(self.tagger.tag(sentence), sentence, self.known)
+            question = fact_question(self.tag(sentence), sentence, self.known)
             if question is None or any(f.question == question for f in found):
                 continue
             answer = sentence
