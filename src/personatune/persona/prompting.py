@@ -113,10 +113,17 @@ def validate_messages(messages) -> list[dict]:
     return out
 
 
+ANSWER_FLOOR = 256  # tokens always kept for the answer; max_new_tokens beyond it is a ceiling, not a reservation
+
+
 def fit(engine, system: str, turns: list[dict], settings, passages: list[dict] | None = None) -> Prompt:
-    """Drop the oldest turns until prompt + max_new_tokens fits the context window."""
+    """Drop the oldest turns until the prompt leaves room for an answer in the context window.
+
+    `max_new_tokens` is an upper bound (as OpenAI's max_tokens is): clients send 2048 or 4096 by default,
+    and the card with its passages is ~1,100 tokens, so only up to ANSWER_FLOOR tokens are kept free
+    when trimming; the engines then generate up to whatever the window leaves."""
     window = engine.context_for(settings)
-    room = window - min(settings.max_new_tokens, window // 2)
+    room = window - min(settings.max_new_tokens, ANSWER_FLOOR, window // 2)
     start = 0
     while True:
         messages = [{"role": "system", "content": system}, *turns[start:]]
@@ -124,7 +131,7 @@ def fit(engine, system: str, turns: list[dict], settings, passages: list[dict] |
             return Prompt(messages, passages or [], start)
         if start >= len(turns) - 1:
             raise UserError(f"the message is too long for the {window}-token context window "
-                            f"(with {settings.max_new_tokens} tokens kept for the answer); shorten it")
+                            f"(with {window - room} tokens kept for the answer); shorten it")
         start += 1
         while start < len(turns) - 1 and turns[start]["role"] != "user":
             start += 1  # never open the history with an orphaned answer
