@@ -126,17 +126,16 @@ SEGMENTS = [
     for n, (label, text) in enumerate([
         ("persona", "I was born in Gdansk, and my grandfather built wooden fishing boats there."),
         ("persona", "My parents moved us to Duluth when I was fourteen, and I still live there."),
-        ("instructional", "Yellow glue sets in ten minutes, so clamp quickly and scrape the squeeze-out."),
-        ("instructional", "Hone the back of a chisel flat on a diamond plate before you sharpen the bevel."),
-        ("instructional", "A dust collector needs short flex hose runs and a blast gate at every drop."),
+        ("instructional", "Yellow glue is used to join wood. It sets in ten minutes, so clamp quickly."),
+        ("instructional", "To flatten the back of a chisel, hone it on a diamond plate before the bevel."),
+        ("instructional", "A blast gate is a sliding door in a dust collection duct. Put one at every drop."),
         ("other", "Thanks for watching, and see you next Sunday."),
     ])]
 GOOD = {"s0": "Where were you born?\nWhat did your grandfather build in Gdansk?\nWhat boats did he build?",
         "s1": "Where did your parents move you?\nWhere do you live now?\nHow old were you when you moved to Duluth?",
-        "s2": "How long does yellow glue take to set?\nWhat do I do with glue squeeze-out?\nHow fast should I clamp glue?",
+        "s2": "How long does yellow glue take to set?\nWhat is yellow glue used for?\nHow fast should I clamp glue?",
         "s3": "How do I flatten the back of a chisel?\nWhat do I hone a chisel on?\nWhen do I sharpen the bevel?",
-        "s4": "How should I run flex hose for a dust collector?\nWhere do blast gates go?\nWhat does a dust "
-              "collector need?"}
+        "s4": "What is a blast gate?\nWhere do blast gates go?\nWhat does a dust collection duct need?"}
 
 
 class Endpoint(ThreadingHTTPServer):
@@ -247,6 +246,9 @@ def test_template_stage_drops_questions_that_do_not_find_their_answer(example_ws
     assert born["text"].startswith("I was born in Gdansk") and born["label"] == "persona"
     assert born["segment_id"] == "s0~fact0" and report["fact_pairs"] == len(facts)
     assert set(report["checks"]) >= {"persona", "instructional", "fact"}
+    lessons = {r["segment_id"]: r["questions"] for r in rows if r["label"] == "instructional"}
+    assert lessons == {"s2": ["What is yellow glue used for?"], "s3": ["How do you flatten the back of a chisel?"],
+                       "s4": ["What is a blast gate?"]}
 
 
 @pytest.mark.integration

@@ -102,19 +102,20 @@ SEGMENTS = [
      "text": "I was born in Gdańsk, in Poland. My grandfather built wooden fishing boats. I grew up in Duluth, "
              "Minnesota, and I still live there with my husband."},
     {"segment_id": "saw", "label": "instructional", "subtype": None,
-     "text": "The router table makes edge profiles safer on narrow stock. Score the veneer first with a sharp "
-             "knife."},
+     "text": "The router table makes edge profiles safer on narrow stock. Set the router table fence flush with "
+             "the bearing, and score the veneer first with a sharp knife."},
     {"segment_id": "glue", "label": "instructional", "subtype": None,
-     "text": "Yellow glue sets in ten minutes. Clamp for an hour and scrape the squeeze-out when it is rubbery."},
+     "text": "Yellow glue sets in ten minutes. Clamp for an hour and keep the squeeze-out off the router table."},
 ]
 
 
 def test_template_backend_asks_about_the_answers_own_phrases_and_facts():
     backend = TemplateBackend([], person="Marta Kowalczyk", index=BM25([s["text"] for s in SEGMENTS]))
     bio = backend.propose(SEGMENTS[0], 3, attempt=0)
-    assert bio[:2] == ["Where were you born?", "Where did you grow up?"]
+    assert bio == ["Where were you born?", "Where did you grow up?"]  # read off sentences: no template questions
     saw = backend.propose(SEGMENTS[1], 3, attempt=0)
-    assert len(set(saw)) == len(saw) >= 3 and any("router table" in q for q in saw)
+    assert len(set(saw)) == len(saw) >= 1 and any("router table" in q for q in saw)
+    assert not any("veneer" in q for q in saw)  # mentioned once, found nowhere else: not what the answer is about
     assert backend.propose(SEGMENTS[1], 3, attempt=0) == saw  # deterministic
     assert not set(backend.propose(SEGMENTS[1], 3, attempt=1)) & set(saw)  # a retry asks about other phrases
     facts = backend.facts(SEGMENTS[0], 3)

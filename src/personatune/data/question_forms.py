@@ -274,9 +274,13 @@ def _ask(tokens: list[Token], verb_at: int, aux: str, phrase: str, lemma: str, s
         return None
     obj = _words(tokens, j, k, text)
     obj = re.sub(r"\b(?:my|our)\b", "your", obj, flags=re.I)
-    if re.match(r"^(?:it|this|that|them|him|her|those|these|one|there|here)\b", obj, re.I) or \
-            (obj and tokens[j].tag == "VBG" and lemma in LIGHT_VERBS):
-        obj = "" if not obj or tokens[j].tag != "VBG" else obj
+    if re.match(r"^(?:it|this|that|them|him|her|those|these|one|there|here)\b", obj, re.I):
+        obj = ""
+    elif obj and tokens[j].tag == "VBG" and k < len(tokens) and tokens[k].tag == "IN":
+        end = _np_end(tokens, k + 1 + (k + 1 < len(tokens) and tokens[k + 1].tag == "PRP$"))
+        if end > k + 1:  # "went looking for work": the gerund keeps its object
+            obj = re.sub(r"\b(?:my|our)\b", "your", _words(tokens, j, end, text), flags=re.I)
+            k = end
     asked = f"{aux} {subject} {phrase}{pronoun}{particle}" + (f" {obj}" if obj else "")
     pps = _clause_pps(tokens, k)
     kinds = [kind for _, kind in pps]

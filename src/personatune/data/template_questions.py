@@ -18,7 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from personatune.data import pos
-from personatune.data.lesson_questions import definition_question, how_question
+from personatune.data.lesson_questions import (
+    definition_question,
+    how_question,
+    subject_question,
+    use_question,
+)
 from personatune.data.question_forms import (
     SLOT_TEMPLATES,
     Slot,
@@ -31,7 +36,8 @@ from personatune.data.retrieval import BM25, terms
 
 _SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
 _LESSON = re.compile(r"^(?:To \w+|(?:If|When) you (?:want|need) to|The \w+ way to)|^[^,.]{3,60}? (?:is|are) "
-                     r"(?:a|an|the|one|basically|just|simply) ", re.I)
+                     r"(?:a|an|the|one|basically|just|simply|used|important|\w+er than) |^[^,.]{3,60}? (?:lets|let|"
+                     r"allows?|means?|matters?) |\b(?:I|we) use", re.I)
 _FIRST_PERSON = re.compile(r"\b(?:I|I'm|I've|I'd|I'll|my|me|mine|we|our|us)\b")
 # What a word on its own says it is, when it cannot sit inside a noun phrase (participles can: "sanded wood").
 NOT_IN_PHRASES = {"VB", "VBD", "VBZ", "VBP", "MD", "RB", "RBR", "RBS", "IN", "TO", "PRP", "WDT", "WP", "WRB", "CC",
@@ -62,6 +68,7 @@ class TemplateBackend:
         self.person = {w.lower() for w in re.findall(r"\w+", person) if len(w) > 2}
         self._slots: dict[str, list[Slot]] = {}
         self._tags: dict[str, list[pos.Token]] = {}
+        self.read_from_sentences: dict[str, bool] = {}
 
     def tag(self, sentence: str) -> list[pos.Token]:
         """Tags of a sentence, once: slots, facts, stances and lessons all read the same sentences."""
@@ -117,6 +124,8 @@ class TemplateBackend:
                     words = [w for w in terms(s.text)]
                     if not words:
                         continue
+                    if not s.proper and not self.is_topic(phrase, words, counts[s.head] + counts[s.head + "s"]):
+                        continue
                     particular = sum(self.idf(w) for w in words) / len(words)
                     mentions = max(1, counts[s.head] + counts[s.head + "s"])
                     score = particular * (1 + math.log(mentions)) * (1.3 if len(words) > 1 else 1.0)
@@ -128,6 +137,29 @@ class TemplateBackend:
             self._slots[key] = [s for _, s in sorted(scored.values(), key=lambda t: (-t[0], t[1].text))]
         return self._slots[key]
 
+    def is_topic(self, phrase: pos.Phrase, words: list[str], mentions: int) -> bool:
+        """Would a reader know what the phrase means without the passage? "the same reaction", "a helpful
+        leg-up" and "the parameters" point back into the text; a topic recurs: the passage returns to it,
+        or its words meet again in other segments of the archive."""
+        elsewhere = self.cooccurrences(words)
+        definite = phrase.determiner in ("the", "this", "that", "these", "those", "such") and \
+            not any(t.text.lower() == "of" for t in phrase.tokens)
+        if definite or len(words) == 1:
+            return mentions >= 2 and elsewhere >= 2
+        return elsewhere >= 2
+
+    def cooccurrences(self, words: list[str]) -> int:
+        """In how many segments all the words occur (an upper bound on the phrase's own count)."""
+        import numpy as np
+
+        docs = None
+        for word in set(words):
+            posting = self.index.postings.get(word)
+            if posting is None:
+                return 0
+            docs = posting[0] if docs is None else np.intersect1d(docs, posting[0], assume_unique=True)
+        return 0 if docs is None else len(docs)
+
     def propose(self, segment: dict, n: int, attempt: int) -> list[str]:
         kind = segment.get("subtype") if segment["label"] == "persona" else "instructional"
         templates = SLOT_TEMPLATES.get(kind or "story", SLOT_TEMPLATES["story"])[:]
@@ -137,9 +169,14 @@ class TemplateBackend:
         if attempt == 0 and kind in ("background", "story"):
             out = [f.question for f in self.facts(segment, n)]  # "Where did you grow up?" beats any template
         elif attempt == 0 and segment["label"] == "persona":
-            out = self.stances(segment, n) + (self.lessons(segment, n) if kind == "working_style" else [])
+            out = self.stances(segment, n) + self.lessons(segment, n)
         elif attempt == 0:
             out = self.lessons(segment, n)
+        if out or self.read_from_sentences.get(segment["segment_id"]):
+            # Questions read off the person's own sentences are rated far better than any phrase in a template
+            # (bench/pair_quality.py); a segment that has them gets no template questions at all.
+            self.read_from_sentences[segment["segment_id"]] = True
+            return out
         # Each round offers the next phrases, two per question wanted, each with its own phrasing.
         process = SLOT_TEMPLATES["process"]
         asked = " ".join(out).lower()
@@ -174,7 +211,9 @@ class TemplateBackend:
             if not _LESSON.match(sentence):
                 continue
             tokens = self.tag(sentence)
-            question = how_question(tokens, sentence) or definition_question(tokens, pos.noun_phrases(tokens, sentence))
+            phrases = pos.noun_phrases(tokens, sentence)
+            question = (how_question(tokens, sentence) or definition_question(tokens, phrases)
+                        or subject_question(tokens, phrases) or use_question(tokens, sentence, phrases))
             if question and question not in out and not any(w in self.person for w in question.lower().split()):
                 out.append(question[:1].upper() + question[1:])
                 if len(out) == limit:
