@@ -1,0 +1,134 @@
+"""The labeller against hand labels of real people: precision, recall and F1 of `persona`, per person and overall.
+
+    python bench/labeller.py                 # every person in bench/data/labels/*.jsonl
+    python bench/labeller.py --mirrors DIR   # where bare clones of the source repos live (owner+name/repo)
+
+Each row of bench/data/labels/<person>.jsonl is one passage of a real archive with its hand label
+(see GUIDE.md there). Passages whose licence forbids shipping text carry `text: null` and are cut
+back out of their repository at the recorded commit (`git show COMMIT:SOURCE`, offsets, sha1 checked);
+a person whose repository is not at hand is skipped and said so. Each person's passages go through
+the label stage's `auto_label` as that person's archive, with no review and no gold labels.
+Results: bench/results/labeller.json and bench/results/labeller.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+LABELS = HERE / "data" / "labels"
+RESULTS = HERE / "results"
+
+
+def source_text(mirrors: Path, repo: str, commit: str, source: str, cache: dict) -> str | None:
+    key = (repo, commit, source)
+    if key not in cache:
+        git_dir = mirrors / repo.replace("/", "+") / "repo"
+        if not git_dir.exists():
+            cache[key] = None
+        else:
+            data = subprocess.run(["git", f"--git-dir={git_dir}", "show", f"{commit}:{source}"],
+                                  capture_output=True, check=False).stdout
+            try:
+                cache[key] = data.decode("utf-8")
+            except UnicodeDecodeError:
+                cache[key] = data.decode("cp1252", errors="replace")
+    return cache[key]
+
+
+def load_person(path: Path, mirrors: Path) -> tuple[list[dict], int]:
+    """(passages with text, how many could not be rebuilt)."""
+    rows, missing, cache = [], 0, {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if row.get("text") is None:
+            text = source_text(mirrors, row["repo"], row["commit"], row["source"], cache)
+            passage = text[row["start"]:row["end"]] if text is not None else None
+            if passage is None or hashlib.sha1(passage.encode()).hexdigest() != row["sha1"]:
+                missing += 1
+                continue
+            row["text"] = passage
+        rows.append(row)
+    return rows, missing
+
+
+def scores(truth: list[bool], predicted: list[bool]) -> dict:
+    tp = sum(t and p for t, p in zip(truth, predicted))
+    precision = tp / max(1, sum(predicted))
+    recall = tp / max(1, sum(truth))
+    f1 = 2 * precision * recall / max(1e-9, precision + recall)
+    return {"passages": len(truth), "persona": sum(truth), "predicted": sum(predicted),
+            "precision": round(precision, 3), "recall": round(recall, 3), "f1": round(f1, 3)}
+
+
+def evaluate(rows: list[dict]) -> tuple[dict, list[bool], list[bool]]:
+    from personatune.data.label import Settings, auto_label
+
+    segments = [{"segment_id": f"p{n:05d}", "doc_id": r["source"], "text": " ".join(r["text"].split())}
+                for n, r in enumerate(rows)]
+    labelled = auto_label(segments, Settings(), [], log=lambda _: None)
+    truth = [r["label"] == "persona" for r in rows]
+    predicted = [r["label"] == "persona" for r in labelled]
+    return scores(truth, predicted), truth, predicted
+
+
+def plot(per_person: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(per_person)
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    width = 0.27
+    for k, metric in enumerate(("precision", "recall", "f1")):
+        ax.bar([i + (k - 1) * width for i in range(len(names))], [per_person[n][metric] for n in names], width,
+               label=metric)
+    ax.axhline(0.8, color="#d62728", linestyle="--", linewidth=1, label="target F1 0.8")
+    ax.set_xticks(range(len(names)), names, rotation=25, ha="right", fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_title("persona labeller against hand labels, per person (no review)")
+    ax.legend(fontsize=8, ncols=4, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(RESULTS / "labeller.png", dpi=110)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mirrors", type=Path, default=Path(os.environ.get("PERSONATUNE_MIRRORS", "/work/.mirror")))
+    args = parser.parse_args()
+    per_person, all_truth, all_predicted, skipped = {}, [], [], {}
+    for path in sorted(LABELS.glob("*.jsonl")):
+        rows, missing = load_person(path, args.mirrors)
+        if missing:
+            skipped[path.stem] = missing
+        if not rows:
+            continue
+        result, truth, predicted = evaluate(rows)
+        per_person[path.stem] = result
+        all_truth += truth
+        all_predicted += predicted
+        print(f"{path.stem:24} {result['passages']:5} passages, {result['persona']:4} persona: precision "
+              f"{result['precision']:.2f} recall {result['recall']:.2f} F1 {result['f1']:.2f}")
+    overall = scores(all_truth, all_predicted)
+    print(f"{'overall':24} {overall['passages']:5} passages, {overall['persona']:4} persona: precision "
+          f"{overall['precision']:.2f} recall {overall['recall']:.2f} F1 {overall['f1']:.2f}")
+    if skipped:
+        print(f"not rebuilt (repository not under {args.mirrors}): {skipped}")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "labeller.json"
+    out.write_text(json.dumps({"per_person": per_person, "overall": overall, "not_rebuilt": skipped}, indent=1) + "\n")
+    plot(per_person)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
