@@ -20,6 +20,9 @@ from personatune.errors import UserError
 from personatune.registry import DEFAULT_BASE
 
 CONFIG_NAME = "persona.yaml"
+# What personatune itself writes in DIR: never read back as a source, even when DIR is inside the sources.
+OWN_FOLDERS = ("data", "runs", "export", "eval", "sweeps", "index", "cache")
+OWN_FILES = ("persona.yaml", "persona_card.md", "labels.override.jsonl", "ratings.sqlite")
 OVERRIDES_NAME = "labels.override.jsonl"
 # The dataset stages in the order they run; stage N writes DIR/data/NN-<stage>/.
 STAGE_NAMES = ["ingest", "clean", "chunk", "label", "pairs", "build", "dataset"]
@@ -88,6 +91,15 @@ class Workspace:
         if not isinstance(value, dict):
             raise UserError(f"{self.config_path}: section `{stage}:` must be a mapping of settings")
         return value
+
+    def owns(self, path: Path) -> bool:
+        """Is this a file the tool wrote in the workspace (its outputs, its config, the card)?"""
+        root = self.root.resolve()
+        try:
+            rel = path.resolve().relative_to(root)
+        except ValueError:
+            return False
+        return bool(rel.parts) and (rel.parts[0] in OWN_FOLDERS or (len(rel.parts) == 1 and rel.parts[0] in OWN_FILES))
 
     def stage_dir(self, stage: str) -> Path:
         return self.root / "data" / f"{STAGE_NAMES.index(stage) + 1:02d}-{stage}"

@@ -584,3 +584,22 @@ def test_cli_without_strict_skips_and_succeeds(tmp_path, capsys):
     assert captured.err == ""
     assert f"  skipped {BAD / 'invalid.json'}: invalid JSON at line 3 column 1" in captured.out
     assert [Path(d["source"]).name for d in read_documents(ws)] == [SRT]
+
+
+def test_a_workspace_inside_its_own_sources_never_reads_what_it_wrote(tmp_path):
+    """`cd transcripts && personatune init . --sources . && personatune run . && personatune run .`"""
+    folder = tmp_path / "transcripts"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "creator" / "blog", folder)
+    init_workspace(folder, [str(folder)], name="Marta Kowalczyk")
+    ws = Workspace.open(folder)
+    first = {r.name: r for r in run_pipeline(ws, log=lambda _: None)}
+    assert (folder / "data" / "07-dataset" / "messages" / "train.jsonl").exists()
+    (folder / "persona_card.md").write_text("# Marta\n\nA card the user edited.\n")
+    second = {r.name: r for r in run_pipeline(ws, log=lambda _: None)}
+    assert all(r.skipped for r in second.values())  # up to date: nothing it wrote became a source
+    documents = artifacts.read_jsonl(ws.stage_dir("ingest") / "documents.jsonl")
+    assert len(documents) == first["ingest"].report["documents"] == 6
+    assert all(Path(d["source"]).parent == folder for d in documents)
+    (folder / "notes").mkdir()
+    (folder / "notes" / "about-me.md").write_text("I was born in Gdansk and I build furniture in Duluth.\n")
+    assert run_stage(ws, "ingest", log=lambda _: None).report["documents"] == 7  # the user's own files still count

@@ -97,7 +97,9 @@ def title_from_name(path: Path) -> str:
     return (stem[:1].upper() + stem[1:]) if stem else path.stem
 
 
-def discover(sources: list[Path], settings: Settings) -> tuple[list[Path], list[dict]]:
+def discover(sources: list[Path], settings: Settings, ws=None) -> tuple[list[Path], list[dict]]:
+    """The files to read, and the ones skipped with why. A workspace inside its own sources never reads
+    what it wrote (its data/, runs/, the card...): the second run would ingest the first's training files."""
     files: list[Path] = []
     skipped: list[dict] = []
     for source in sources:
@@ -108,6 +110,8 @@ def discover(sources: list[Path], settings: Settings) -> tuple[list[Path], list[
             rel_parts = path.relative_to(source).parts if source.is_dir() else ()
             if not settings.include_hidden and any(part.startswith(".") for part in rel_parts):
                 continue
+            if ws is not None and ws.owns(path):
+                continue
             if path.suffix.lower() not in settings.extensions:
                 skipped.append({"file": str(path), "reason": f"unsupported extension {path.suffix or '(none)'}; "
                                 f"supported: {' '.join(settings.extensions)}"})
@@ -116,8 +120,8 @@ def discover(sources: list[Path], settings: Settings) -> tuple[list[Path], list[
     return files, skipped
 
 
-def source_fingerprint(sources: list[Path], settings: Settings) -> str:
-    files, skipped = discover(sources, settings)
+def source_fingerprint(sources: list[Path], settings: Settings, ws=None) -> str:
+    files, skipped = discover(sources, settings, ws)
     listing = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
     return artifacts.sha256_json({"files": listing, "skipped": [s["file"] for s in skipped]})
 
@@ -125,11 +129,11 @@ def source_fingerprint(sources: list[Path], settings: Settings) -> str:
 def inputs(ws, settings: Settings) -> dict:
     if not ws.sources:
         raise UserError(f"{ws.config_path}: `sources` is empty; list the files or folders to read")
-    return {"sources": source_fingerprint(ws.sources, settings)}
+    return {"sources": source_fingerprint(ws.sources, settings, ws)}
 
 
 def run(ctx: StageContext, settings: Settings) -> dict:
-    files, skipped = discover(ctx.ws.sources, settings)
+    files, skipped = discover(ctx.ws.sources, settings, ctx.ws)
     documents = []
     formats: dict[str, int] = {}
     for path in files:
