@@ -30,6 +30,17 @@ STAGE_NAMES = ["ingest", "clean", "chunk", "label", "pairs", "build", "dataset"]
 _TOP_LEVEL = {"name", "base_model", "sources", "gold_labels", "probes", "label_overrides", "train", "rag", "generate", "eval"}
 
 
+def read_config_text(path: Path) -> str:
+    """persona.yaml as text: UTF-8 (a BOM is fine), or UTF-16 with its BOM (Windows editors save that)."""
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 and run again") from None
+
+
 @dataclass
 class Workspace:
     root: Path
@@ -43,13 +54,18 @@ class Workspace:
             raise UserError(f"{root} is not a personatune workspace (no {CONFIG_NAME}); "
                             f"create one with `personatune init {root} --sources PATH...`")
         try:
-            config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            config = yaml.safe_load(read_config_text(path)) or {}
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark else ""
             raise UserError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)}); fix the file") from None
         if not isinstance(config, dict):
             raise UserError(f"{path}: expected a mapping of settings at the top level")
+        sources = config.get("sources")
+        if sources is not None and not isinstance(sources, str) and \
+                not (isinstance(sources, list) and all(isinstance(s, str) for s in sources)):
+            raise UserError(f"{path}: `sources` must be a path or a list of paths (got {sources!r}); "
+                            "e.g. sources: [/home/me/transcripts]")
         return cls(root, config)
 
     @property

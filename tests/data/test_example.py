@@ -108,3 +108,21 @@ def test_review_appends_human_decisions_that_the_labeller_obeys(example_built, t
     assert ws.overrides_path.read_bytes() == before  # the human's file is never rewritten
     # reviewed segments are not offered again
     assert decisions[0]["segment_id"] not in {r["segment_id"] for r in borderline(ws)}
+
+
+def test_ctrl_d_in_review_quits_and_keeps_what_was_decided(example_built, tmp_path):
+    ws0, _ = example_built
+    root = tmp_path / "ws"
+    shutil.copytree(ws0.root, root)
+    ws = Workspace.open(root)
+    answers = iter(["a"])
+
+    def ask(_prompt):
+        try:
+            return next(answers)
+        except StopIteration:
+            raise EOFError from None  # what input() raises at end of stdin
+
+    counts = review(ws, ask=ask, say=lambda _: None)
+    assert counts == {"accepted": 1, "flipped": 0, "skipped": 0}
+    assert len(ws.overrides_path.read_text().splitlines()) == 1

@@ -136,3 +136,41 @@ def test_every_stage_has_a_documented_settings_dataclass():
 def test_train_and_rag_sections_are_accepted_in_persona_yaml(small_ws):
     small_ws.config_path.write_text(small_ws.config_path.read_text() + "train: {r: 8}\nrag: {top_k: 3}\n")
     assert run_pipeline(Workspace.open(small_ws.root), until="ingest", log=quiet)[0].name == "ingest"
+
+
+@pytest.mark.parametrize("content, words", [
+    ("name: Zoë\nsources: [a]\n".encode("latin-1"), "not UTF-8 text"),
+    (b"name: x\nsources: 5\n", "`sources` must be a path or a list of paths"),
+])
+def test_a_bad_config_file_is_one_clear_line(tmp_path, content, words):
+    from personatune.workspace import Workspace
+
+    (tmp_path / "persona.yaml").write_bytes(content)
+    with pytest.raises(UserError, match=words):
+        Workspace.open(tmp_path)
+
+
+def test_a_config_saved_as_utf16_by_a_windows_editor_is_read(tmp_path):
+    from personatune.workspace import Workspace
+
+    (tmp_path / "persona.yaml").write_bytes("name: Zoë\nsources: [a]\n".encode("utf-16"))
+    assert Workspace.open(tmp_path).name == "Zoë"
+
+
+def test_an_override_line_that_is_not_an_object_is_one_clear_line(tmp_path):
+    from personatune.data.label import read_overrides
+
+    path = tmp_path / "labels.override.jsonl"
+    path.write_text('["persona"]\n')
+    with pytest.raises(UserError, match="line 1: expected an object"):
+        read_overrides(path)
+
+
+def test_an_unwritable_cache_is_one_clear_line(tmp_path, monkeypatch):
+    from personatune.cache import cache_root
+
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("PERSONATUNE_CACHE", str(blocked / "cache"))
+    with pytest.raises(UserError, match="cannot write the cache folder"):
+        cache_root()

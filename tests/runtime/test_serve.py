@@ -115,12 +115,26 @@ def test_openai_fields_map_to_settings_and_toggles():
     ({"min_tokens": 9, "max_tokens": 4}, 400, "max_tokens", "min_tokens <= max_tokens"),
     ({"rag": "yes"}, 400, "rag", "true or false"),
     ({"n": 2}, 400, "n", "n=1"),
+    ({"seed": 2**70}, 400, "seed", "seed must be in"),
 ])
 def test_bad_fields_are_named(body, status, param, words):
     with pytest.raises(ApiError) as caught:
         parse_chat({"messages": [], **body}, ["a"], Settings(), Toggles(), 64)
     assert (caught.value.status, caught.value.param) == (status, param)
     assert words in caught.value.message
+
+
+def test_deeply_nested_json_is_a_400_not_a_crash():
+    from personatune.runtime.openai_api import parse_body
+
+    with pytest.raises(ApiError) as caught:
+        parse_body(b"[" * 100_000 + b"]" * 100_000)
+    assert caught.value.status == 400 and "nested" in caught.value.message
+
+
+def test_an_out_of_range_port_is_one_clear_line(example_ws):
+    with pytest.raises(UserError, match="port 99999 is out of range"):
+        make_server(example_ws, {"slow": SlowEngine()}, port=99999, log=lambda _: None)
 
 
 def test_limits_are_validated():

@@ -99,6 +99,9 @@ def read_overrides(path) -> dict[str, dict]:
             row = json.loads(line)
         except ValueError:
             raise UserError(f"{path} line {number}: not JSON; fix or delete that line") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{path} line {number}: expected an object like {{\"key\": ..., \"label\": \"persona\", "
+                            f"\"subtype\": \"story\"}}, got {type(row).__name__}; fix or delete that line")
         if row.get("label") not in LABELS:
             raise UserError(f"{path} line {number}: label must be one of {', '.join(LABELS)}")
         if row.get("label") == "persona" and row.get("subtype") not in SUBTYPES:

@@ -43,7 +43,18 @@ def borderline(ws: Workspace) -> list[dict]:
     return sorted(rows, key=lambda r: abs(r["score"] - threshold))
 
 
+def _ask_or_quit(ask: Callable[[str], str]) -> Callable[[str], str]:
+    """Ctrl-D (or a closed stdin) means quit: what was decided so far is already saved."""
+    def wrapped(prompt: str) -> str:
+        try:
+            return ask(prompt)
+        except EOFError:
+            return "q"
+    return wrapped
+
+
 def review(ws: Workspace, ask: Callable[[str], str] = input, say: Callable[[str], None] = print) -> dict:
+    ask = _ask_or_quit(ask)
     rows = borderline(ws)
     counts = {"accepted": 0, "flipped": 0, "skipped": 0}
     if not rows:

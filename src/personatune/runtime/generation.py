@@ -40,6 +40,8 @@ class Settings(BaseSettings):
             out.append("need 0 <= min_new_tokens <= max_new_tokens and max_new_tokens >= 1")
         if self.context < 64:
             out.append("context must be >= 64")
+        if not 0 <= self.seed < 2**32:
+            out.append("seed must be in 0 .. 2**32 - 1")
         return out
 
     def updated(self, **changes) -> Settings:

@@ -57,6 +57,8 @@ def make_server(persona: Persona | Workspace, engines: dict[str, Engine], host: 
     try:
         return Server(host, port, persona, engines, token, settings or Settings(), toggles or Toggles(),
                       limits or Limits(), allow_remote, log)
+    except OverflowError:
+        raise UserError(f"port {port} is out of range; pick one in 1-65535 (0 = any free port)") from None
     except OSError as exc:
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port "
                         "(0 = any free port)") from None
