@@ -65,3 +65,51 @@ def test_schedule_warms_up_then_decays():
     factors = [schedule_factor(s, cfg) for s in range(20)]
     assert factors[:4] == [0.25, 0.5, 0.75, 1.0]
     assert all(a >= b for a, b in zip(factors[4:], factors[5:])) and factors[-1] < 0.05
+
+
+def _run(root, name, status, pid, checkpoint=False):
+    import socket
+
+    from personatune import artifacts
+
+    folder = root / "runs" / name
+    folder.mkdir(parents=True)
+    artifacts.write_json(folder / "run.json", {"run_id": name, "status": status, "pid": pid,
+                                               "host": socket.gethostname()})
+    if checkpoint:
+        (folder / "checkpoints" / "step-000010").mkdir(parents=True)
+    return folder
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_run_killed_before_its_first_checkpoint_does_not_block_the_workspace(example_ws):
+    from personatune.train.runs import find_run, list_runs
+
+    dead = _dead_pid()
+    finished = _run(example_ws.root, "20261129-100000-aaaa", "finished", dead)
+    _run(example_ws.root, "20261129-110000-bbbb", "running", dead)  # kill -9 before step one was saved
+    assert find_run(example_ws, None) == finished  # merge / chat / eval use the last usable run
+    statuses = {r["run_id"]: r["status"] for r in list_runs(example_ws)}
+    assert statuses["20261129-110000-bbbb"] == "killed before its first checkpoint"
+    resumable = _run(example_ws.root, "20261129-120000-cccc", "running", dead, checkpoint=True)
+    assert find_run(example_ws, None) == resumable  # killed after a checkpoint: --resume continues it
+    assert {r["run_id"]: r["status"] for r in list_runs(example_ws)}["20261129-120000-cccc"] == "killed"
+    live = _run(example_ws.root, "20261129-130000-dddd", "running", __import__("os").getpid())
+    assert {r["run_id"]: r["status"] for r in list_runs(example_ws)}[live.name] == "running"
+
+
+def test_only_killed_runs_is_one_clear_line(example_ws):
+    from personatune.errors import UserError
+    from personatune.train.runs import find_run
+
+    _run(example_ws.root, "20261129-110000-bbbb", "running", _dead_pid())
+    with pytest.raises(UserError, match="killed before the first checkpoint; start a new one"):
+        find_run(example_ws, None)

@@ -14,6 +14,7 @@ import os
 import platform
 import resource
 import secrets
+import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -109,13 +110,42 @@ def runs_root(ws: Workspace) -> Path:
     return ws.root / "runs"
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_status(run_dir: Path, record: dict | None = None) -> str:
+    """The manifest's status, except that a "running" run whose process is gone (kill -9, power cut) is
+    "killed", or "killed before its first checkpoint" when nothing of it can be resumed."""
+    record = record if record is not None else artifacts.read_json(run_dir / "run.json")
+    status = record.get("status", "unknown")
+    if status != "running" or record.get("host") != socket.gethostname() or not record.get("pid"):
+        return status
+    if _alive(int(record["pid"])):
+        return status
+    has_checkpoint = (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").glob("step-*"))
+    return "killed" if has_checkpoint else "killed before its first checkpoint"
+
+
 def find_run(ws: Workspace, run_id: str | None) -> Path:
     root = runs_root(ws)
     runs = sorted(p for p in root.iterdir() if (p / "run.json").exists()) if root.exists() else []
     if not runs:
         raise UserError(f"no training runs in {ws.root}; run `personatune train {ws.root}` first")
     if run_id is None:
-        return runs[-1]
+        # A run killed before its first checkpoint left nothing to use or resume: it is not "the latest run".
+        usable = [p for p in runs if run_status(p) != "killed before its first checkpoint"]
+        if not usable:
+            raise UserError(f"the only run{'s' if len(runs) > 1 else ''} in {root} "
+                            f"({', '.join(p.name for p in runs[-3:])}) {'were' if len(runs) > 1 else 'was'} "
+                            f"killed before the first checkpoint; start a new one with `personatune train {ws.root}`")
+        return usable[-1]
     matches = [p for p in runs if p.name == run_id or p.name.startswith(run_id)]
     if len(matches) != 1:
         raise UserError(f"run {run_id!r} {'is ambiguous' if matches else 'not found'}; "
@@ -246,7 +276,7 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
                    "threads": torch.get_num_threads()},
         "versions": versions(), "examples": enc_report.to_dict(), "validation_examples": len(val_examples),
         "total_steps": total_steps, "chat_template": "default (added)" if added_template else "tokenizer",
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "pid": os.getpid(), "host": socket.gethostname(),
     }
     if dist.main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -266,6 +296,8 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
         if checkpoint is None:
             raise UserError(f"run {run_dir.name} has no checkpoint to resume from; start a new run")
         trainer.resume(checkpoint)
+        if dist.main:
+            update_manifest(run_dir, status="running", pid=os.getpid(), host=socket.gethostname())
     started = time.time()
     status = "finished"
     try:
@@ -320,4 +352,9 @@ def list_runs(ws: Workspace) -> list[dict]:
     root = runs_root(ws)
     if not root.exists():
         return []
-    return [artifacts.read_json(p / "run.json") for p in sorted(root.iterdir()) if (p / "run.json").exists()]
+    out = []
+    for p in sorted(root.iterdir()):
+        if (p / "run.json").exists():
+            record = artifacts.read_json(p / "run.json")
+            out.append({**record, "status": run_status(p, record)})
+    return out
