@@ -105,7 +105,10 @@ def resolve(cls: type[T], from_config: dict | None = None, from_flags: dict | No
         for key, value in layer.items():
             if value is not None:
                 values[key] = _coerce(cls, key, value)
-    return cls(**values)
+    try:
+        return cls(**values)
+    except UserError as exc:
+        raise UserError(f"{where}: {exc}") from None
 
 
 def add_flags(parser: argparse.ArgumentParser, cls: type, prefix: str = "") -> None:

@@ -603,3 +603,24 @@ def test_a_workspace_inside_its_own_sources_never_reads_what_it_wrote(tmp_path):
     (folder / "notes").mkdir()
     (folder / "notes" / "about-me.md").write_text("I was born in Gdansk and I build furniture in Duluth.\n")
     assert run_stage(ws, "ingest", log=lambda _: None).report["documents"] == 7  # the user's own files still count
+
+
+def test_a_symlinked_folder_is_named_and_counted_and_strict_fails_on_it(tmp_path):
+    sources, elsewhere = tmp_path / "sources", tmp_path / "elsewhere"
+    sources.mkdir()
+    elsewhere.mkdir()
+    (sources / "post.md").write_text("I build furniture in Duluth, and I teach a class on Tuesdays.\n")
+    (elsewhere / "more.md").write_text("Another post about sharpening chisels on diamond plates.\n")
+    (sources / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (sources / "photo.png").write_bytes(b"\x89PNG")
+    files, skipped = ingest.discover([sources], ingest.Settings())
+    assert [p.name for p in files] == ["post.md"]
+    reasons = {Path(s["file"]).name: s["reason"] for s in skipped}
+    assert "symlinked folder is not followed" in reasons["linked"] and "unsupported" in reasons["photo.png"]
+    init_workspace(tmp_path / "ws", [str(sources)], name="Marta")
+    ws = Workspace.open(tmp_path / "ws")
+    log: list[str] = []
+    assert run_stage(ws, "ingest", log=log.append).report["skipped"] == 2
+    assert any("skipped" in line and "linked" in line for line in log)
+    with pytest.raises(UserError, match="--strict and 2 input file"):
+        run_stage(ws, "ingest", force=True, strict=True, log=lambda _: None)

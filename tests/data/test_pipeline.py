@@ -174,3 +174,23 @@ def test_an_unwritable_cache_is_one_clear_line(tmp_path, monkeypatch):
     monkeypatch.setenv("PERSONATUNE_CACHE", str(blocked / "cache"))
     with pytest.raises(UserError, match="cannot write the cache folder"):
         cache_root()
+
+
+def test_a_typo_in_a_later_stage_is_found_before_any_stage_runs(example_ws):
+    config = yaml.safe_load(example_ws.config_path.read_text())
+    config["build"] = {"ratoi": 10}
+    example_ws.config_path.write_text(yaml.safe_dump(config))
+    ws = type(example_ws).open(example_ws.root)
+    log: list[str] = []
+    with pytest.raises(UserError, match=r"\[build\]: unknown setting\(s\) ratoi"):
+        run_pipeline(ws, log=log.append)
+    assert not any("running" in line for line in log) and not ws.stage_dir("ingest").exists()
+
+
+def test_a_bad_value_names_its_section_and_a_whole_float_ratio_is_a_ratio(example_ws):
+    from personatune.data import build
+    from personatune.settings import resolve
+
+    with pytest.raises(UserError, match=r"persona.yaml \[build\]: invalid Settings: ratio '10.5'"):
+        resolve(build.Settings, {"ratio": 10.5}, where="persona.yaml [build]")
+    assert build.whole(resolve(build.Settings, {"ratio": 10.0}).ratio) == 10

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
         out = []
         if str(self.ratio) != "auto":
             try:
-                if int(self.ratio) < 1:
+                if whole(self.ratio) < 1:
                     out.append("ratio must be >= 1 or 'auto'")
             except ValueError:
                 out.append(f"ratio {self.ratio!r} must be a whole number or 'auto'")
@@ -54,6 +54,14 @@ class Settings(BaseSettings):
         if not 0 < self.auto_target <= 10:
             out.append("auto_target must be in (0, 10]")
         return out
+
+
+def whole(value) -> int:
+    """10, "10" and 10.0 (YAML's way of writing it, sometimes) are the ratio 10; 10.5 is not a ratio."""
+    number = float(value)
+    if not number.is_integer():
+        raise ValueError(value)
+    return int(number)
 
 
 def split_segments(rows: list[dict], settings: Settings) -> dict[str, str]:
@@ -106,7 +114,7 @@ def choose_ratio(train: list[dict], settings: Settings) -> tuple[int, str, list[
             return settings.cap, why + f", capped at {settings.cap}", warnings
         ratio = wanted
     else:
-        ratio = int(settings.ratio)
+        ratio = whole(settings.ratio)
         why = f"fixed ratio {ratio} from settings"
         if ratio > settings.cap and not settings.allow_over_cap:
             raise UserError(f"build.ratio {ratio} exceeds the cap {settings.cap}: past the cap the model tends to "

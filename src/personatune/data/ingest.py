@@ -7,6 +7,7 @@ with one line naming it and the reason, and counted; the run goes on (unless --s
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +106,7 @@ def discover(sources: list[Path], settings: Settings, ws=None) -> tuple[list[Pat
     for source in sources:
         if not source.exists():
             raise UserError(f"source {source} (from persona.yaml `sources`) does not exist; fix the path")
-        candidates = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
+        candidates = [source] if source.is_file() else _walk(source, skipped)
         for path in candidates:
             rel_parts = path.relative_to(source).parts if source.is_dir() else ()
             if not settings.include_hidden and any(part.startswith(".") for part in rel_parts):
@@ -118,6 +119,24 @@ def discover(sources: list[Path], settings: Settings, ws=None) -> tuple[list[Pat
                 continue
             files.append(path)
     return files, skipped
+
+
+def _walk(folder: Path, skipped: list[dict]) -> list[Path]:
+    """Every file under folder, sorted; a symlinked or unreadable sub-folder is named in `skipped`, not lost."""
+    files: list[Path] = []
+
+    def unreadable(error: OSError) -> None:
+        skipped.append({"file": str(error.filename), "reason": f"cannot read this folder ({error.strerror}); "
+                        "fix its permissions"})
+
+    for root, dirs, names in os.walk(folder, onerror=unreadable):
+        base = Path(root)
+        for name in list(dirs):
+            if (base / name).is_symlink() and not name.startswith("."):
+                skipped.append({"file": str(base / name), "reason": "a symlinked folder is not followed; add its "
+                                "target to `sources` to read it"})
+        files.extend(base / name for name in names if (base / name).is_file())
+    return sorted(files)
 
 
 def source_fingerprint(sources: list[Path], settings: Settings, ws=None) -> str:
@@ -152,5 +171,9 @@ def run(ctx: StageContext, settings: Settings) -> dict:
     artifacts.write_jsonl(ctx.out / "documents.jsonl", documents)
     ctx.log(f"  {len(documents)} documents ({', '.join(f'{k}: {v}' for k, v in sorted(formats.items()))}), "
             f"{len(skipped)} skipped")
+    for item in skipped[:5]:
+        ctx.log(f"  skipped {item['file']}: {item['reason']}")
+    if len(skipped) > 5:
+        ctx.log(f"  ... and {len(skipped) - 5} more (report.json `skipped_files`)")
     return {"documents": len(documents), "pieces": sum(len(d["pieces"]) for d in documents),
             "formats": formats, "skipped": len(skipped), "skipped_files": skipped}

@@ -136,6 +136,8 @@ def run_pipeline(ws: Workspace, start: str | None = None, until: str | None = No
     last = STAGE_NAMES.index(until) if until else len(STAGE_NAMES) - 1
     if first > last:
         raise UserError(f"--from {start} comes after --until {until}")
+    for stage in STAGE_NAMES[first:last + 1]:  # a typo in `build:` is found now, not after minutes of labelling
+        resolve(STAGES[stage].settings, ws.section(stage), None, where=f"{ws.config_path} [{stage}]")
     results = []
     for stage in STAGE_NAMES[first:last + 1]:
         results.append(run_stage(ws, stage, force=force,

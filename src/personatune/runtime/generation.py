@@ -48,7 +48,7 @@ class Settings(BaseSettings):
         """A copy with some values changed (validated like any other settings)."""
         from personatune.settings import resolve
 
-        return resolve(Settings, {**self.to_dict()}, changes)
+        return resolve(Settings, {**self.to_dict()}, changes, where="generation settings")
 
 
 @dataclass

@@ -120,7 +120,8 @@ def _number(body: dict, name: str, kind: str) -> float | int:
 
 def _public_names(message: str) -> str:
     """Settings speak of max_new_tokens; the client sent max_tokens."""
-    return (message.replace("invalid Settings: ", "").replace("max_new_tokens", "max_tokens")
+    return (message.replace("generation settings: ", "").replace("invalid Settings: ", "")
+            .replace("max_new_tokens", "max_tokens")
             .replace("min_new_tokens", "min_tokens"))
 
 
