@@ -9,6 +9,11 @@ Sources are referenced by path, never copied or modified.
 
 from __future__ import annotations
 
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +27,8 @@ from personatune.registry import DEFAULT_BASE
 CONFIG_NAME = "persona.yaml"
 # What personatune itself writes in DIR: never read back as a source, even when DIR is inside the sources.
 OWN_FOLDERS = ("data", "runs", "export", "eval", "sweeps", "index", "cache")
-OWN_FILES = ("persona.yaml", "persona_card.md", "labels.override.jsonl", "ratings.sqlite")
+OWN_FILES = ("persona.yaml", "persona_card.md", "labels.override.jsonl", "ratings.sqlite", ".personatune.lock")
+LOCK_NAME = ".personatune.lock"
 OVERRIDES_NAME = "labels.override.jsonl"
 # The dataset stages in the order they run; stage N writes DIR/data/NN-<stage>/.
 STAGE_NAMES = ["ingest", "clean", "chunk", "label", "pairs", "build", "dataset"]
@@ -116,6 +122,36 @@ class Workspace:
         except ValueError:
             return False
         return bool(rel.parts) and (rel.parts[0] in OWN_FOLDERS or (len(rel.parts) == 1 and rel.parts[0] in OWN_FILES))
+
+    @contextmanager
+    def lock(self, what: str) -> Iterator[None]:
+        """One writer at a time: a second `personatune run` on the same folder says who holds it and stops,
+        instead of redoing the same work and racing the first one's folder swaps. Holding the lock, the
+        temporary folders a killed run left behind are removed (nobody else can be writing them)."""
+        try:
+            import fcntl
+        except ImportError:  # not on this platform: no lock, as before
+            yield
+            return
+        path = self.root / LOCK_NAME
+        handle = open(path, "a+", encoding="utf-8")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise UserError(f"{self.root} is busy: {holder}; wait for it to finish (or stop it) and run "
+                                "again") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"`personatune {what}` (pid {os.getpid()}, since {time.strftime('%H:%M:%S')})\n")
+            handle.flush()
+            for leftover in [*self.root.glob("data/.*.tmp"), *self.root.glob("data/.*.old-*")]:
+                shutil.rmtree(leftover, ignore_errors=True)
+            yield
+        finally:
+            handle.close()
 
     def stage_dir(self, stage: str) -> Path:
         return self.root / "data" / f"{STAGE_NAMES.index(stage) + 1:02d}-{stage}"

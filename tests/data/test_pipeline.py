@@ -194,3 +194,13 @@ def test_a_bad_value_names_its_section_and_a_whole_float_ratio_is_a_ratio(exampl
     with pytest.raises(UserError, match=r"persona.yaml \[build\]: invalid Settings: ratio '10.5'"):
         resolve(build.Settings, {"ratio": 10.5}, where="persona.yaml [build]")
     assert build.whole(resolve(build.Settings, {"ratio": 10.0}).ratio) == 10
+
+
+def test_a_second_run_on_a_busy_workspace_says_who_holds_it_and_leftovers_are_cleaned(example_ws):
+    leftover = example_ws.root / "data" / ".02-clean.abc123.tmp"
+    leftover.mkdir(parents=True)  # what kill -9 in the middle of a stage leaves
+    with example_ws.lock("run"):
+        with pytest.raises(UserError, match=r"is busy: `personatune run` \(pid \d+"):
+            run_pipeline(example_ws, until="ingest", log=lambda _: None)
+    assert not leftover.exists()
+    assert run_pipeline(example_ws, until="ingest", log=lambda _: None)[0].name == "ingest"  # free again

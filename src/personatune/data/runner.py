@@ -139,7 +139,7 @@ def run_pipeline(ws: Workspace, start: str | None = None, until: str | None = No
     for stage in STAGE_NAMES[first:last + 1]:  # a typo in `build:` is found now, not after minutes of labelling
         resolve(STAGES[stage].settings, ws.section(stage), None, where=f"{ws.config_path} [{stage}]")
     results = []
-    for stage in STAGE_NAMES[first:last + 1]:
-        results.append(run_stage(ws, stage, force=force,
-                                 strict=strict, log=log))
+    with ws.lock("run"):
+        for stage in STAGE_NAMES[first:last + 1]:
+            results.append(run_stage(ws, stage, force=force, strict=strict, log=log))
     return results
