@@ -204,3 +204,14 @@ def test_a_second_run_on_a_busy_workspace_says_who_holds_it_and_leftovers_are_cl
             run_pipeline(example_ws, until="ingest", log=lambda _: None)
     assert not leftover.exists()
     assert run_pipeline(example_ws, until="ingest", log=lambda _: None)[0].name == "ingest"  # free again
+
+
+def test_run_into_a_closed_pipe_stops_and_does_not_claim_success(example_ws):
+    import subprocess
+    import sys
+
+    shell = (f"{sys.executable} -m personatune.cli run {example_ws.root} --until chunk | head -c 1 > /dev/null; "
+             "echo ${PIPESTATUS[0]}")
+    result = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=300)
+    assert result.stdout.strip() == "141", result.stderr
+    assert "output closed early" in result.stderr

@@ -6,6 +6,7 @@ Nothing else lives here; importing it loads no model library, so `personatune --
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -209,5 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         print("personatune: interrupted; stages keep their last complete output", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        return 0
+        # `personatune run DIR | head -1`: the reader left, the work stopped unfinished. Say so and exit like
+        # a process stopped by SIGPIPE (128 + 13), not 0; stdout goes to /dev/null so exiting cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("personatune: output closed early (a pipe such as `| head` ended); stopped before finishing",
+              file=sys.stderr)
+        return 141
 
