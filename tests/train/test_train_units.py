@@ -113,3 +113,35 @@ def test_only_killed_runs_is_one_clear_line(example_ws):
     _run(example_ws.root, "20261129-110000-bbbb", "running", _dead_pid())
     with pytest.raises(UserError, match="killed before the first checkpoint; start a new one"):
         find_run(example_ws, None)
+
+
+def test_resuming_drops_the_steps_logged_after_the_checkpoint(tmp_path):
+    import json
+
+    from personatune.train.runs import forget_steps_after
+
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text("".join(json.dumps({"step": n, "loss": 1.0 / n}) + "\n" for n in range(1, 8)) + '{"step": 8, "lo')
+    forget_steps_after(metrics, 5)
+    assert [json.loads(line)["step"] for line in metrics.read_text().splitlines()] == [1, 2, 3, 4, 5]
+
+
+def test_resuming_a_finished_run_says_there_is_nothing_to_resume(example_built):
+    from personatune import artifacts
+    from personatune.errors import UserError
+    from personatune.train.runs import Settings, runs_root, train
+
+    ws, _ = example_built
+    record = artifacts.read_json(ws.stage_dir("dataset") / "record.json")
+    folder = runs_root(ws) / "20261129-090000-ffff"
+    folder.mkdir(parents=True)
+    artifacts.write_json(folder / "run.json", {"run_id": folder.name, "status": "finished", "steps": 12,
+                                               "settings": {}, "base_model": "smollm2-135m-instruct",
+                                               "dataset_hash": record["output_hash"]})
+    try:
+        with pytest.raises(UserError, match="already finished \\(12 steps\\); nothing to resume"):
+            train(ws, Settings(), resume=folder.name, log=lambda _: None)
+    finally:
+        import shutil
+
+        shutil.rmtree(folder)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import platform
 import resource
@@ -241,6 +242,10 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
         # A resumed run continues with the settings and base model it started with.
         run_dir = find_run(ws, None if resume == "latest" else resume)
         record = artifacts.read_json(run_dir / "run.json")
+        if record.get("status") == "finished":
+            raise UserError(f"run {run_dir.name} already finished ({record.get('steps')} steps); nothing to "
+                            f"resume. Merge it with `personatune merge {ws.root} --run {run_dir.name}` or start a "
+                            f"new run with `personatune train {ws.root}`")
         settings = Settings(**record["settings"])
         base_model = record["base_model"]
         if record["dataset_hash"] != dataset_hash:
@@ -297,6 +302,7 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
             raise UserError(f"run {run_dir.name} has no checkpoint to resume from; start a new run")
         trainer.resume(checkpoint)
         if dist.main:
+            forget_steps_after(run_dir / "metrics.jsonl", trainer.state.step)
             update_manifest(run_dir, status="running", pid=os.getpid(), host=socket.gethostname())
     started = time.time()
     status = "finished"
@@ -339,6 +345,21 @@ def save_adapter(model, trainer, run_dir: Path, use_best: bool, tokenizer) -> No
     with artifacts.atomic_dir(run_dir / "adapter") as tmp:
         model.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp / "tokenizer"))
+
+
+def forget_steps_after(metrics: Path, step: int) -> None:
+    """Steps logged after the resumed checkpoint are trained again: drop their old lines, so each step is
+    in metrics.jsonl once."""
+    if not metrics.exists():
+        return
+    kept = []
+    for line in metrics.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                kept.append(line)
+        except ValueError:
+            continue  # a line cut short by the kill
+    artifacts.write_text(metrics, "".join(f"{line}\n" for line in kept))
 
 
 def update_manifest(run_dir: Path, **fields) -> None:
