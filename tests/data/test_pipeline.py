@@ -215,3 +215,15 @@ def test_run_into_a_closed_pipe_stops_and_does_not_claim_success(example_ws):
     result = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=300)
     assert result.stdout.strip() == "141", result.stderr
     assert "output closed early" in result.stderr
+
+
+def test_a_full_disk_is_one_clear_line(example_ws, monkeypatch, capsys):
+    import errno
+
+    def full(ctx, settings):
+        raise OSError(errno.ENOSPC, "No space left on device", str(ctx.out / "documents.jsonl"))
+
+    monkeypatch.setitem(STAGES, "clean", replace(STAGES["clean"], run=full))
+    assert main(["run", str(example_ws.root), "--until", "clean"]) == 1
+    err = capsys.readouterr().err
+    assert "the disk is full writing" in err and "Traceback" not in err

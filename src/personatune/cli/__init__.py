@@ -6,6 +6,7 @@ Nothing else lives here; importing it loads no model library, so `personatune --
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from pathlib import Path
@@ -216,4 +217,11 @@ def main(argv: list[str] | None = None) -> int:
         print("personatune: output closed early (a pipe such as `| head` ended); stopped before finishing",
               file=sys.stderr)
         return 141
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" writing {exc.filename}" if exc.filename else ""
+        print(f"personatune: error: the disk is full{where}; free some space and run again (every stage "
+              "keeps its last complete output)", file=sys.stderr)
+        return 1
 
