@@ -32,7 +32,7 @@ demo: $(STAMP)
 	@echo
 	@cat $(DEMO)/data/06-build/dataset_card.md
 	@echo
-	@if [ "$(TRAIN)" = "1" ]; then \
+	@set -e; if [ "$(TRAIN)" = "1" ]; then \
 		ls $(DEMO)/runs/*/adapter/adapter_model.safetensors >/dev/null 2>&1 || $(BIN)/personatune train $(DEMO); \
 		ls $(DEMO)/runs/*/merged/config.json >/dev/null 2>&1 || $(BIN)/personatune merge $(DEMO); \
 		$(BIN)/personatune runs $(DEMO); \

@@ -229,3 +229,28 @@ def test_a_divergence_counts_as_a_near_tie_only_when_the_fp32_model_scores_both_
     assert [(d["prompt"], d["at"], d["near_tie"]) for d in tie] == [(1, 1, True), (2, 2, True)]  # 2 vs 3; eos vs 4
     clear = divergences(_Scores([5.0, 0.0, 9.0, 4.0, 0.0]), [[7], [7], [7]], reference, outputs)
     assert [d["near_tie"] for d in clear] == [False, False] and clear[0]["margin"] == 5.0
+
+
+@pytest.mark.integration
+def test_verification_fails_on_a_corrupted_gguf(llama_export, tmp_path):
+    """A real mismatch (one attention matrix scaled) parts at a clear margin: not a near tie, not ok."""
+    import shutil
+
+    import gguf
+    import numpy as np
+
+    from personatune.export.verify import verify_export
+
+    ws, run_dir, result = llama_export
+    broken = tmp_path / "broken-f16.gguf"
+    shutil.copy(result.files["f16"], broken)
+    tensor = next(t for t in gguf.GGUFReader(str(broken)).tensors if t.name == "blk.0.attn_q.weight")
+    weights = np.memmap(broken, dtype=np.float16, mode="r+", offset=int(tensor.data_offset),
+                        shape=(int(tensor.n_elements),))
+    weights[:] = weights * np.float16(-3.0)
+    weights.flush()
+    del weights
+    report = verify_export(ws, run_dir / "merged", {"f16": broken}, log=lambda _: None)
+    check = report["files"]["f16"]
+    assert not check["ok"] and check["identical"] < 8
+    assert any(not d["near_tie"] and d["margin"] > 0.1 for d in check["divergences"])

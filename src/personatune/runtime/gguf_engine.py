@@ -82,6 +82,10 @@ class GGUFEngine(Engine):
             return scores
 
         self.llm.set_seed(settings.seed)
+        # Evaluate the whole prompt every time: reusing the previous call's cached prefix evaluates the rest in
+        # another batch split, whose logits differ in the last bits, and greedy answers then differ between
+        # two identical calls.
+        self.llm.reset()
         greedy = settings.temperature == 0
         for token in self.llm.generate(ids, temp=0.0 if greedy else settings.temperature,
                                        top_p=1.0 if greedy else settings.top_p, top_k=1 if greedy else 0,
