@@ -21,9 +21,18 @@ from personatune.workspace import Workspace
 SUBTYPE_KEYS = {s[0]: s for s in SUBTYPES}  # b, o, w, s, v
 
 
+def _exclusive(handle) -> None:
+    try:
+        import fcntl
+    except ImportError:
+        return
+    fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+
+
 def append_override(path, row: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+b") as handle:  # reads anywhere, writes always go to the end
+        _exclusive(handle)  # two reviewers at once append whole lines, one after the other
         if handle.seek(0, os.SEEK_END) > 0:
             handle.seek(-1, os.SEEK_END)
             if handle.read(1) != b"\n":
