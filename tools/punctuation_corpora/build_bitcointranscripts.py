@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import list_files, quality, read_blobs, strip_markdown, tidy, write_jsonl
+from common import list_files, passes, read_blobs, strip_markdown, tidy, write_jsonl
 
 GIT = "/work/.mirror/bitcointranscripts+bitcointranscripts/repo"
 COMMIT = "52ccbbe25d18a1db9403526a8b8b3b0be9ff6959"
@@ -77,9 +77,7 @@ def records():
             REJECTS.append((path, "machine-generated or unknown transcriber: " + by))
             continue
         text = clean(body)
-        ok, st = quality(text)
-        if not ok:
-            REJECTS.append((path, st))
+        if not passes(path, text, REJECTS):
             continue
         yield {"source": "bitcointranscripts/bitcointranscripts", "path": path, "commit": COMMIT,
                "licence": LICENCE, "register": "informal", "transcript_by": by, "text": text}

@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import list_files, quality, read_blobs, strip_markdown, tidy, write_jsonl
+from common import list_files, passes, read_blobs, strip_markdown, tidy, write_jsonl
 
 GIT = "/work/.mirror/thechangelog+transcripts/repo"
 COMMIT = "44a0e16c5919d332e05de481919fbfca90a2c90b"
@@ -41,9 +41,7 @@ def records():
              and not p.startswith((".github/", "bigtent/"))]
     for path, md in read_blobs(GIT, COMMIT, sorted(paths)):
         text = clean(md)
-        ok, st = quality(text)
-        if not ok:
-            REJECTS.append((path, st))
+        if not passes(path, text, REJECTS):
             continue
         yield {"source": "thechangelog/transcripts", "path": path, "commit": COMMIT,
                "licence": LICENCE, "register": "formal" if path.startswith("news/") else "informal", "text": text}

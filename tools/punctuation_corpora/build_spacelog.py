@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import list_files, quality, read_blobs, tidy, write_jsonl
+from common import list_files, passes, read_blobs, tidy, write_jsonl
 
 GIT = "/work/.mirror/Spacelog+Spacelog/repo"
 COMMIT = "4d3bfefd8aae9e341d379ddd3c2cf8793c8e3e7a"
@@ -59,9 +59,7 @@ def records():
     paths = [p for p in list_files(GIT, COMMIT, "missions") if KEEP.match(p)]
     for path, src in read_blobs(GIT, COMMIT, sorted(paths)):
         text = clean(src)
-        ok, st = quality(text)
-        if not ok:
-            REJECTS.append((path, st))
+        if not passes(path, text, REJECTS):
             continue
         yield {"source": "Spacelog/Spacelog", "path": path, "commit": COMMIT,
                "licence": LICENCE, "register": "informal", "text": text}

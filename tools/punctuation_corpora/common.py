@@ -78,6 +78,14 @@ def quality(text):
     return True, stats
 
 
+def passes(path, text, rejects):
+    """True when the text is genuinely punctuated; otherwise its path and why go into `rejects`."""
+    ok, stats = quality(text)
+    if not ok:
+        rejects.append((path, stats))
+    return ok
+
+
 def write_jsonl(path, records):
     n_docs = n_words = 0
     with open(path, "w", encoding="utf-8") as f:
