@@ -102,7 +102,7 @@ def slot(phrase: Phrase) -> Slot | None:
     """The phrase as it can stand in a question, or None where it cannot (a pronoun's, a light noun, too long)."""
     tokens = list(phrase.tokens)
     opener = tokens[0].text.lower() if tokens[0].tag in ("DT", "PRP$", "PDT") else ""
-    if opener in OTHERS or tokens[-1].tag == "POS" or any(t.tag == "POS" for t in tokens[:1]):
+    if opener in OTHERS or tokens[-1].tag == "POS" or tokens[0].tag == "POS":
         return None
     of = next((n for n, t in enumerate(tokens) if t.text.lower() == "of"), None)
     if of is not None and any(t.text.lower() in LIGHT_NOUNS for t in tokens[:of]):
@@ -135,7 +135,6 @@ def agree(template: str, s: Slot) -> str:
     if s.plural:
         out = re.sub(r"\b(does|is|has|was)\b(?= " + re.escape(s.text) + r"\b)",
                      lambda m: {"does": "do", "is": "are", "has": "have", "was": "were"}[m.group(1)], out)
-        out = out.replace(f"{s.text} works", f"{s.text} work").replace(f"{s.text} matters", f"{s.text} matter")
     return out[:1].upper() + out[1:]
 
 

@@ -68,7 +68,6 @@ class TemplateBackend:
         self.person = {w.lower() for w in re.findall(r"\w+", person) if len(w) > 2}
         self._slots: dict[str, list[Slot]] = {}
         self._tags: dict[str, list[pos.Token]] = {}
-        self.read_from_sentences: dict[str, bool] = {}
 
     def tag(self, sentence: str) -> list[pos.Token]:
         """Tags of a sentence, once: slots, facts, stances and lessons all read the same sentences."""
@@ -164,23 +163,15 @@ class TemplateBackend:
         kind = segment.get("subtype") if segment["label"] == "persona" else "instructional"
         templates = SLOT_TEMPLATES.get(kind or "story", SLOT_TEMPLATES["story"])[:]
         random.Random(f"{self.seed}:{segment['segment_id']}").shuffle(templates)
-        slots = self.slots(segment)
-        out = []
-        if attempt == 0 and kind in ("background", "story"):
-            out = [f.question for f in self.facts(segment, n)]  # "Where did you grow up?" beats any template
-        elif attempt == 0 and segment["label"] == "persona":
-            out = self.stances(segment, n) + self.lessons(segment, n)
-        elif attempt == 0:
-            out = self.lessons(segment, n)
-        if out or self.read_from_sentences.get(segment["segment_id"]):
+        derived = self.read_off_sentences(segment, kind, n)
+        if derived:
             # Questions read off the person's own sentences are rated far better than any phrase in a template
             # (bench/pair_quality.py); a segment that has them gets no template questions at all.
-            self.read_from_sentences[segment["segment_id"]] = True
-            return out
+            return derived if attempt == 0 else []
+        out: list[str] = []
+        slots = self.slots(segment)
         # Each round offers the next phrases, two per question wanted, each with its own phrasing.
         process = SLOT_TEMPLATES["process"]
-        asked = " ".join(out).lower()
-        slots = [s for s in slots if s.text.lower() not in asked]  # one question per phrase
         for k, s in enumerate(slots[attempt * 2 * n:(attempt + 1) * 2 * n]):
             # "mixing shellac" is a process to walk through, not a thing that works
             forms = process if kind == "instructional" and s.head.endswith("ing") and not s.proper else templates
@@ -189,6 +180,15 @@ class TemplateBackend:
                 form = forms[(k + attempt + 1) % len(forms)]  # "How does Mark Zuckerberg work?"
             out.append(agree(form, s))
         return out
+
+    def read_off_sentences(self, segment: dict, kind: str, n: int) -> list[str]:
+        """Fact questions for background and stories, stance and lesson questions otherwise (sentence tags
+        are cached, so asking again in a later round costs nothing)."""
+        if kind in ("background", "story"):
+            return [f.question for f in self.facts(segment, n)]  # "Where did you grow up?" beats any template
+        if segment["label"] == "persona":
+            return self.stances(segment, n) + self.lessons(segment, n)
+        return self.lessons(segment, n)
 
     def stances(self, segment: dict, limit: int) -> list[str]:
         """Questions about what the person says they think, love or recommend, from their own sentences."""
