@@ -66,13 +66,12 @@ def load_person(path: Path, mirrors: Path) -> tuple[list[dict], int]:
 
 
 def scores(truth: list[bool], predicted: list[bool]) -> dict:
-    truth, predicted = [bool(t) for t in truth], [bool(p) for p in predicted]
-    tp = sum(t and p for t, p in zip(truth, predicted))
-    precision = tp / max(1, sum(predicted))
-    recall = tp / max(1, sum(truth))
-    f1 = 2 * precision * recall / max(1e-9, precision + recall)
-    return {"passages": len(truth), "persona": sum(truth), "predicted": sum(predicted),
-            "precision": round(precision, 3), "recall": round(recall, 3), "f1": round(f1, 3)}
+    """The label stage's own precision / recall / F1 over passage positions."""
+    from personatune.data.label import precision_recall
+
+    result = precision_recall({i for i, p in enumerate(predicted) if p}, {i for i, t in enumerate(truth) if t})
+    return {"passages": len(truth), "persona": result["gold"], "predicted": result["predicted"],
+            **{k: result[k] for k in ("precision", "recall", "f1")}}
 
 
 def evaluate(rows: list[dict]) -> tuple[dict, list[bool], list[bool]]:
