@@ -2,16 +2,18 @@
 
     python bench/labeller.py                 # every person in bench/data/labels/*.jsonl
     python bench/labeller.py --mirrors DIR   # where bare clones of the source repos live (owner+name/repo)
-    python bench/labeller.py --lopo          # also: a learned classifier, leave one person out
+    python bench/labeller.py --reviews 0     # without the active-learning measurement
 
 Each row of bench/data/labels/<person>.jsonl is one passage of a real archive with its hand label
 (see GUIDE.md there). Passages whose licence forbids shipping text carry `text: null` and are cut
 back out of their repository at the recorded commit (`git show COMMIT:SOURCE`, offsets, sha1 checked);
 a person whose repository is not at hand is skipped and said so. Each person's passages go through
-the label stage's `auto_label` as that person's archive, with no review and no gold labels.
-With --lopo, a candidate for the next labeller is measured the honest way: a logistic regression on
-MiniLM embeddings (mean of ~60-word windows) and six lexical rates, trained on every person but
-one and tested on that one, for each person in turn.
+the label stage's cue pass and features as that person's archive.
+The label stage's classifier is measured the honest way: trained (as tools/train_labeller.py trains the
+shipped one) on every person but one and tested on that one, for each person in turn, with the stage's
+rule (classifier probability, or a sure cue pass); then 20 segments of the held-out person are reviewed
+the way `label --review` offers them (least sure first, the classifier adapting after each) and the
+rest are scored again.
 Results: bench/results/labeller.json and bench/results/labeller.png.
 """
 
@@ -21,7 +23,6 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -74,141 +75,169 @@ def scores(truth: list[bool], predicted: list[bool]) -> dict:
             **{k: result[k] for k in ("precision", "recall", "f1")}}
 
 
-def evaluate(rows: list[dict]) -> tuple[dict, list[bool], list[bool]]:
-    from personatune.data.label import Settings, auto_label
+def person_matrix(rows: list[dict]):
+    """The label stage's inputs for one person's passages: (features for the classifier, cue-pass scores)."""
+    import numpy as np
 
+    from personatune.data import label_model
+    from personatune.data.label import Settings, cue_pass
+    from personatune.data.label_cues import lexical_features
+
+    settings = Settings()
     segments = [{"segment_id": f"p{n:05d}", "doc_id": r["source"], "text": " ".join(r["text"].split())}
                 for n, r in enumerate(rows)]
-    labelled = auto_label(segments, Settings(), [], log=lambda _: None)
-    truth = [r["label"] == "persona" for r in rows]
-    predicted = [r["label"] == "persona" for r in labelled]
-    return scores(truth, predicted), truth, predicted
+    features = [lexical_features(s["text"]) for s in segments]
+    cues = np.array([c[0] for c in cue_pass(segments, features, settings, [], log=lambda _: None)])
+    x = label_model.features([s["text"] for s in segments], features, list(cues), list(cues >= settings.cue_threshold))
+    return x, cues
 
 
-_FIRST = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|my|me|mine|myself)\b", re.I)
-_YOU = re.compile(r"\b(?:you|your|you're|yours)\b", re.I)
-_WE = re.compile(r"\b(?:we|our|us)\b", re.I)
-
-
-def passage_features(texts: list[str]):
-    """MiniLM mean over ~60-word windows, then first-person, you, we rates, the label cues, length."""
+def corpus(people: dict[str, list[dict]]):
+    """(x, y, cue scores, person of each row) over every person."""
     import numpy as np
 
-    from personatune.data.label_cues import lexical_features
-    from personatune.embed import get_embedder
-
-    embedder = get_embedder("all-minilm-l6-v2")
-    windows, owner = [], []
-    for n, text in enumerate(texts):
-        words = text.split() or [""]
-        for i in range(0, len(words), 60):
-            windows.append(" ".join(words[i:i + 60]))
-            owner.append(n)
-    vectors = embedder.encode(windows)
-    owner = np.array(owner)
-    rows = []
-    for n, text in enumerate(texts):
-        words = max(1, len(text.split()))
-        cues = lexical_features(text)
-        lexical = [len(_FIRST.findall(text)) / words * 10, len(_YOU.findall(text)) / words * 10,
-                   len(_WE.findall(text)) / words * 10, min(3.0, cues["lexical"]), min(3.0, cues["instruction"]),
-                   float(np.log(words)) / 5]
-        rows.append(np.concatenate([vectors[owner == n].mean(axis=0), lexical]))
-    return np.array(rows, dtype=np.float64)
+    parts = [person_matrix(people[name]) for name in people]
+    x = np.vstack([p[0] for p in parts])
+    cues = np.concatenate([p[1] for p in parts])
+    y = np.array([r["label"] == "persona" for name in people for r in people[name]], dtype=np.float64)
+    who = np.array([name for name in people for _ in people[name]])
+    return x, y, cues, who
 
 
-def fit_logistic(x, y, l2: float = 300.0, steps: int = 30):
-    """Class-balanced, L2-regularised logistic regression by Newton steps on standardised features."""
+def decide(probability, cues, settings=None):
+    """The label stage's rule: the classifier's probability, or a sure cue pass."""
+    from personatune.data.label import Settings
+
+    settings = settings or Settings()
+    return (probability >= settings.persona_threshold) | (cues >= settings.cue_threshold)
+
+
+def review_gain(model, x, y, cues, reviews: int = 20):
+    """Active learning as `label --review` does it: decide the least sure segment, adapt, re-rank; then
+    score the segments nobody reviewed, before and after."""
     import numpy as np
 
-    mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-6
-    z = np.hstack([(x - mu) / sd, np.ones((len(x), 1))])
-    w = np.zeros(z.shape[1])
-    weight = np.where(y > 0, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
-    penalty = l2 * np.r_[np.ones(len(w) - 1), 0] / len(y)
-    for _ in range(steps):
-        p = 1 / (1 + np.exp(-z @ w))
-        gradient = z.T @ (weight * (p - y)) / len(y) + penalty * w
-        hessian = (z * (weight * p * (1 - p))[:, None]).T @ z / len(y) + np.diag(penalty)
-        w -= np.linalg.solve(hessian, gradient)
-    return lambda new: 1 / (1 + np.exp(-(np.hstack([(new - mu) / sd, np.ones((len(new), 1))]) @ w)))
+    from personatune.data import label_model
+    from personatune.data.label import Settings
+
+    settings = Settings()
+    reviewed: list[int] = []
+    adapted = model
+    for _ in range(reviews):
+        p = adapted.predict(x)
+        order = [i for i in np.argsort(np.abs(p - settings.persona_threshold)) if i not in reviewed]
+        reviewed.append(int(order[0]))
+        adapted = label_model.adapt(model, x[reviewed], y[reviewed], settings.adapt_strength)
+    rest = np.array([i for i in range(len(y)) if i not in reviewed])
+    before = scores(list(y[rest] > 0), list(decide(model.predict(x[rest]), cues[rest])))
+    after = scores(list(y[rest] > 0), list(decide(adapted.predict(x[rest]), cues[rest])))
+    return before, after
 
 
-def leave_one_person_out(people: dict[str, list[dict]]) -> tuple[dict, dict]:
+def leave_one_person_out(people: dict[str, list[dict]], reviews: int = 20) -> dict:
+    """The full labeller (classifier trained without the person + cue pass) on each person in turn."""
     import numpy as np
 
-    names = list(people)
-    x = passage_features([" ".join(r["text"].split()) for n in names for r in people[n]])
-    y = np.array([r["label"] == "persona" for n in names for r in people[n]], dtype=np.float64)
-    who = np.array([n for n in names for _ in people[n]])
-    per_person, truth, predicted = {}, [], []
-    for name in names:
-        model = fit_logistic(x[who != name], y[who != name])
-        guess = list(model(x[who == name]) >= 0.5)
-        per_person[name] = scores(list(y[who == name] > 0), guess)
-        truth += list(y[who == name] > 0)
+    from personatune.data import label_model
+    from personatune.data.label import Settings
+
+    x, y, cues, who = corpus(people)
+    settings = Settings()
+    cue_only = scores(list(y > 0), list(cues >= settings.cue_threshold))
+    cue_by_person = {name: scores(list(y[who == name] > 0), list(cues[who == name] >= settings.cue_threshold))
+                     for name in people}
+    per_person, truth, predicted, pooled = {}, [], [], np.zeros(len(y))
+    review_before, review_after = {}, {}
+    for name in people:
+        held = who == name
+        model = label_model.fit(x[~held], y[~held])
+        pooled[held] = model.predict(x[held])
+        guess = list(decide(pooled[held], cues[held], settings))
+        per_person[name] = scores(list(y[held] > 0), guess)
+        truth += list(y[held] > 0)
         predicted += guess
-    return per_person, scores(truth, predicted)
+        if reviews:
+            review_before[name], review_after[name] = review_gain(model, x[held], y[held], cues[held], reviews)
+    curve = {f"{t:.2f}": scores(truth, list(decide(pooled, cues, Settings(persona_threshold=t))))["f1"]
+             for t in np.arange(0.3, 0.95, 0.05)}
+    return {"per_person": per_person, "overall": scores(truth, predicted), "cue_pass_only": cue_only,
+            "cue_pass_by_person": cue_by_person,
+            "f1_by_threshold": curve, "reviews": reviews,
+            "after_reviews": {"before": review_before, "after": review_after}}
 
 
-def plot(per_person: dict) -> None:
+def plot(report: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    per_person, reviewed = report["per_person"], report["after_reviews"]
     names = list(per_person)
-    fig, ax = plt.subplots(figsize=(9, 3.6))
+    fig, (ax, curve) = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [3, 1]})
     width = 0.27
-    for k, metric in enumerate(("precision", "recall", "f1")):
-        ax.bar([i + (k - 1) * width for i in range(len(names))], [per_person[n][metric] for n in names], width,
-               label=metric)
+    bars = (("cue pass only (before)", report["cue_pass_by_person"]), ("labeller, person held out", per_person),
+            (f"after {report['reviews']} reviews", reviewed["after"]))
+    for k, (label, values) in enumerate(bars):
+        if values:
+            ax.bar([i + (k - 1) * width for i in range(len(names))], [values[n]["f1"] for n in names], width,
+                   label=label)
     ax.axhline(0.8, color="#d62728", linestyle="--", linewidth=1, label="target F1 0.8")
     ax.set_xticks(range(len(names)), names, rotation=25, ha="right", fontsize=8)
     ax.set_ylim(0, 1)
-    ax.set_title("persona labeller against hand labels, per person (no review)")
-    ax.legend(fontsize=8, ncols=4, loc="upper right")
+    ax.set_ylabel("persona F1")
+    ax.set_title("persona labeller on real people, leave one person out")
+    ax.legend(fontsize=7, ncols=2, loc="upper left")
+    thresholds = [float(t) for t in report["f1_by_threshold"]]
+    curve.plot(thresholds, list(report["f1_by_threshold"].values()), marker="o")
+    curve.set_xlabel("persona_threshold")
+    curve.set_ylabel("overall F1")
+    curve.set_ylim(0, 1)
+    curve.set_title("threshold, held-out people", fontsize=9)
     fig.tight_layout()
     fig.savefig(RESULTS / "labeller.png", dpi=110)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mirrors", type=Path, default=Path(os.environ.get("PERSONATUNE_MIRRORS", "/work/.mirror")))
-    parser.add_argument("--lopo", action="store_true", help="also measure a learned classifier, leave one person out")
-    args = parser.parse_args()
-    per_person, all_truth, all_predicted, skipped, people = {}, [], [], {}, {}
+def line(name: str, result: dict) -> str:
+    return (f"{name:32} {result['passages']:5} passages, {result['persona']:4} persona: precision "
+            f"{result['precision']:.2f} recall {result['recall']:.2f} F1 {result['f1']:.2f}")
+
+
+def load_people(mirrors: Path) -> tuple[dict[str, list[dict]], dict[str, int]]:
+    people, skipped = {}, {}
     for path in sorted(LABELS.glob("*.jsonl")):
-        rows, missing = load_person(path, args.mirrors)
+        rows, missing = load_person(path, mirrors)
         if missing:
             skipped[path.stem] = missing
-        if not rows:
-            continue
-        people[path.stem] = rows
-        result, truth, predicted = evaluate(rows)
-        per_person[path.stem] = result
-        all_truth += truth
-        all_predicted += predicted
-        print(f"{path.stem:24} {result['passages']:5} passages, {result['persona']:4} persona: precision "
-              f"{result['precision']:.2f} recall {result['recall']:.2f} F1 {result['f1']:.2f}")
-    overall = scores(all_truth, all_predicted)
-    print(f"{'overall':24} {overall['passages']:5} passages, {overall['persona']:4} persona: precision "
-          f"{overall['precision']:.2f} recall {overall['recall']:.2f} F1 {overall['f1']:.2f}")
+        if rows:
+            people[path.stem] = rows
+    return people, skipped
+
+
+def main() -> int:
+    from personatune.data.label import Settings
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mirrors", type=Path, default=Path(os.environ.get("PERSONATUNE_MIRRORS", "/work/.mirror")))
+    parser.add_argument("--reviews", type=int, default=20, help="reviewed segments per held-out person (0: none)")
+    args = parser.parse_args()
+    people, skipped = load_people(args.mirrors)
     if skipped:
         print(f"not rebuilt (repository not under {args.mirrors}): {skipped}")
-    report = {"per_person": per_person, "overall": overall, "not_rebuilt": skipped}
-    if args.lopo:
-        lopo, lopo_overall = leave_one_person_out(people)
-        for name, result in lopo.items():
-            print(f"  learned, {name} held out: precision {result['precision']:.2f} recall {result['recall']:.2f} "
-                  f"F1 {result['f1']:.2f}")
-        print(f"  learned, overall: precision {lopo_overall['precision']:.2f} recall {lopo_overall['recall']:.2f} "
-              f"F1 {lopo_overall['f1']:.2f}")
-        report["learned_leave_one_person_out"] = {"per_person": lopo, "overall": lopo_overall}
+    report = leave_one_person_out(people, args.reviews)
+    report["not_rebuilt"] = skipped
+    for name in people:
+        print(line(name, report["per_person"][name]))
+        if args.reviews:
+            before, after = (report["after_reviews"][k][name] for k in ("before", "after"))
+            print(f"{'':32} after {args.reviews} reviews: F1 {before['f1']:.2f} -> {after['f1']:.2f} "
+                  f"(on the {after['passages']} passages not reviewed)")
+    print(line("overall, people held out", report["overall"]))
+    print(line("cue pass only (the old labeller)", report["cue_pass_only"]))
+    print("F1 by threshold:", report["f1_by_threshold"], f"(default {Settings().persona_threshold})")
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "labeller.json"
-    out.write_text(json.dumps(report, indent=1) + "\n")
-    plot(per_person)
+    (RESULTS / "labeller.json").write_text(json.dumps(report, indent=1) + "\n")
+    plot(report)
     return 0
 
 

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from personatune import artifacts
@@ -106,8 +107,31 @@ def test_review_appends_human_decisions_that_the_labeller_obeys(example_built, t
     flipped = rows[decisions[0]["segment_id"]]
     assert flipped["labelled_by"] == "human" and flipped["label"] == decisions[0]["label"]
     assert ws.overrides_path.read_bytes() == before  # the human's file is never rewritten
+    assert artifacts.read_json(ws.stage_dir("label") / "report.json")["classifier_adapted_on"] == 2
     # reviewed segments are not offered again
     assert decisions[0]["segment_id"] not in {r["segment_id"] for r in borderline(ws)}
+
+
+def test_review_offers_the_least_sure_segment_after_learning_from_each_decision(example_built, tmp_path):
+    from personatune.data.review import Ranker
+
+    ws0, _ = example_built
+    root = tmp_path / "ws"
+    shutil.copytree(ws0.root, root)
+    ws = Workspace.open(root)
+    pool = borderline(ws)
+    assert len(pool) >= 3
+    ranker = Ranker(ws, pool)
+    threshold = ranker.settings.persona_threshold
+    first = ranker.next()
+    assert first["segment_id"] == pool[0]["segment_id"]  # least sure first
+    before = ranker.scores.copy()
+    ranker.decide(first["label"] != "persona")  # the human disagrees
+    assert not np.allclose(before, ranker.scores)  # the classifier adapted and re-scored the pool
+    second = ranker.next()
+    remaining = [i for i in range(len(pool)) if pool[i]["segment_id"] not in (first["segment_id"],)]
+    expected = min(remaining, key=lambda i: abs(ranker.scores[i] - threshold))
+    assert second["segment_id"] == pool[expected]["segment_id"]
 
 
 def test_ctrl_d_in_review_quits_and_keeps_what_was_decided(example_built, tmp_path):

@@ -1,9 +1,11 @@
 """label: mark each segment persona (with a subtype), instructional or other, with a score and a one-line reason.
 
-The persona is ~1% of an archive, so the labeller works in two passes: cheap lexical cues score
-every segment, and only those with some persona signal are embedded (MiniLM) and compared with
-seed examples. Human decisions in labels.override.jsonl always win; the tool appends to that file
-(during --review) and never rewrites it.
+Two passes over every segment: a cue pass (cue phrases, and for segments with enough of them
+MiniLM similarity to seed examples) and a classifier trained on real people's archives
+(`label_model`) that reads the shape of every segment and takes the cue pass's score as evidence.
+A segment is persona when the classifier's probability reaches `persona_threshold`, or the cue
+pass alone is sure. Human decisions in labels.override.jsonl always win and adapt the classifier
+to the archive; the tool appends to that file (during --review) and never rewrites it.
 """
 
 from __future__ import annotations
@@ -29,15 +31,19 @@ from personatune.errors import UserError
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
-VERSION = 4
+VERSION = 5
 LABELS = ("persona", "instructional", "other")
 
 
 @dataclass
 class Settings(BaseSettings):
-    persona_threshold: float = setting(0.35, help="combined score at or above which a segment is persona")
-    review_margin: float = setting(0.15, help="segments within this distance of the threshold are borderline "
-                                              "and offered in `label --review`")
+    persona_threshold: float = setting(0.65, help="classifier probability at or above which a segment is persona")
+    review_margin: float = setting(0.15, help="segments whose probability is within this distance of the threshold "
+                                              "are borderline and offered in `label --review`")
+    cue_threshold: float = setting(0.35, help="cue-pass score (cues + seed similarity) at or above which a segment "
+                                              "is persona whatever the classifier says")
+    adapt_strength: float = setting(3.0, help="how firmly the classifier keeps its shipped weights when it adapts "
+                                               "to this archive's human decisions (lower moves faster)")
     candidate_min: float = setting(0.8, help="lexical persona score a segment needs before it is embedded; "
                                              "lower finds more, costs more embedding time")
     lexical_weight: float = setting(0.45, help="weight of the lexical cue score in the combined score")
@@ -55,8 +61,11 @@ class Settings(BaseSettings):
 
     def problems(self) -> list[str]:
         out = []
-        if not 0 < self.persona_threshold < 1:
-            out.append("persona_threshold must be in (0, 1)")
+        for name in ("persona_threshold", "cue_threshold"):
+            if not 0 < getattr(self, name) < 1:
+                out.append(f"{name} must be in (0, 1)")
+        if self.adapt_strength <= 0:
+            out.append("adapt_strength must be > 0")
         if self.similarity_ceiling <= self.similarity_floor:
             out.append("similarity_ceiling must be above similarity_floor")
         if not 0 <= self.lexical_weight <= 1:
@@ -161,9 +170,13 @@ def precision_recall(predicted: set[str], gold: set[str]) -> dict:
 # ---------------------------------------------------------------- labelling
 
 
-def auto_label(segments: list[dict], settings: Settings, human_persona: list[dict], embedder=None,
-               log=print) -> list[dict]:
-    features = [lexical_features(s["text"]) for s in segments]
+def cue_pass(segments: list[dict], features: list[dict], settings: Settings, human_persona: list[dict],
+             embedder=None, log=print) -> list[tuple[float, str, float, float]]:
+    """Per segment: (cue score, nearest persona seed's subtype, its similarity, instruction similarity).
+
+    Cue phrases score every segment; those with enough cue evidence have their best windows embedded
+    (MiniLM) and compared with seed examples (built in, from settings, and the person's own persona).
+    """
     candidates = [i for i, f in enumerate(features)
                   if f["lexical"] >= settings.candidate_min and len(segments[i]["text"].split()) >= settings.min_words]
     seed_texts, seed_kinds, instr_texts = load_seeds(settings, human_persona)
@@ -191,34 +204,71 @@ def auto_label(segments: list[dict], settings: Settings, human_persona: list[dic
                 sims[i] = candidate
     out = []
     span = settings.similarity_ceiling - settings.similarity_floor
-    for i, (seg, feat) in enumerate(zip(segments, features)):
-        words = len(seg["text"].split())
+    for i, feat in enumerate(features):
         lex_norm = min(1.0, feat["lexical"] / settings.lexical_saturation)
         if i in sims:
             p_sim, p_kind, i_sim = sims[i]
             emb_norm = float(np.clip((p_sim - i_sim - settings.similarity_floor) / span, 0, 1))
         else:
             p_sim, p_kind, i_sim, emb_norm = 0.0, "", 0.0, 0.0
-        score = settings.lexical_weight * lex_norm + (1 - settings.lexical_weight) * emb_norm
-        subtype_scores = dict(feat["per_type"])
-        if p_kind:
-            subtype_scores[p_kind] = subtype_scores.get(p_kind, 0) + 1.0
-        subtype = max(SUBTYPES, key=lambda k: subtype_scores[k])
-        if score >= settings.persona_threshold:
+        out.append((settings.lexical_weight * lex_norm + (1 - settings.lexical_weight) * emb_norm, p_kind, p_sim, i_sim))
+    return out
+
+
+def _subtype(feat: dict, seed_kind: str, sequence: list[str]) -> str:
+    scores = dict(feat["per_type"])
+    if seed_kind:
+        scores[seed_kind] = scores.get(seed_kind, 0) + 1.0
+    if not any(scores.values()):  # no cue at all: a told past is a story, a present-tense view an opinion
+        return "story" if sequence.count("VBD") * 8 >= max(1, len(sequence)) else "opinion"
+    return max(SUBTYPES, key=lambda k: scores[k])
+
+
+def auto_label(segments: list[dict], settings: Settings, human_persona: list[dict], embedder=None,
+               log=print, decisions: dict[str, str] | None = None) -> list[dict]:
+    """Label every segment: the learned classifier's probability decides, the cue pass can add.
+
+    `decisions` maps segment ids to human labels of this archive: the classifier adapts to them first.
+    """
+    from personatune.data import label_model, pos
+
+    features = [lexical_features(s["text"]) for s in segments]
+    cues = cue_pass(segments, features, settings, human_persona, embedder, log)
+    texts = [s["text"] for s in segments]
+    x = label_model.features(texts, features, [c[0] for c in cues], [c[0] >= settings.cue_threshold for c in cues])
+    model = label_model.shipped()
+    if decisions:
+        index = [i for i, s in enumerate(segments) if s["segment_id"] in decisions]
+        y = np.array([decisions[segments[i]["segment_id"]] == "persona" for i in index], dtype=np.float64)
+        model = label_model.adapt(model, x[index], y, settings.adapt_strength)
+        log(f"  classifier adapted to {len(index)} human decisions of this archive")
+    probability = model.predict(x)
+    tagger = pos.load()
+    out = []
+    for i, (seg, feat) in enumerate(zip(segments, features)):
+        words = len(seg["text"].split())
+        cue_score, p_kind, p_sim, i_sim = cues[i]
+        p = float(probability[i])
+        by_model, by_cues = p >= settings.persona_threshold, cue_score >= settings.cue_threshold
+        if (by_model or by_cues) and words >= settings.min_words:
             label = "persona"
-            cues = ", ".join(f"'{h}'" for h in feat["hits"]) or "none"
-            reason = (f"persona ({subtype}): cues {cues}; seed similarity {p_sim:.2f} ({p_kind or '-'}) "
-                      f"vs instruction {i_sim:.2f}")
+            sequence = label_model.shape_sequence(tagger.tag(seg["text"]))
+            subtype = _subtype(feat, p_kind, sequence)
+            said = ", ".join(f"'{h}'" for h in feat["hits"]) or "none"
+            shape = ", ".join(model.why(x[i], sequence)) or "none"
+            reason = (f"persona ({subtype}): classifier {p:.2f} (shape {shape}); cues {said}, cue score "
+                      f"{cue_score:.2f}" + (f", seed similarity {p_sim:.2f} ({p_kind}) vs instruction {i_sim:.2f}"
+                                            if p_kind else ""))
         elif words < settings.min_words or (words < 40 and BOILERPLATE_CUES.search(seg["text"])
                                              and feat["instruction"] < 1):
             label, subtype = "other", None
             reason = "too short to teach anything" if words < settings.min_words else "channel housekeeping"
         else:
             label, subtype = "instructional", None
-            reason = f"instruction cues {feat['instruction']:.1f}, persona score {score:.2f} below threshold"
+            reason = f"classifier {p:.2f} and cue score {cue_score:.2f} below their thresholds"
         out.append({**seg, "key": text_key(seg["text"]), "label": label, "subtype": subtype,
-                    "score": round(score, 3), "reason": reason, "labelled_by": "auto",
-                    "borderline": abs(score - settings.persona_threshold) <= settings.review_margin})
+                    "score": round(p, 3), "cue_score": round(cue_score, 3), "reason": reason, "labelled_by": "auto",
+                    "borderline": abs(p - settings.persona_threshold) <= settings.review_margin})
     if settings.continuation_weight > 0:
         propagate_asides(out, features, settings)
     return out
@@ -231,7 +281,7 @@ def propagate_asides(rows: list[dict], features: list[dict], settings: Settings)
     touching passage continues it, unless that passage is plainly instruction.
     """
     changed = 0
-    threshold = settings.persona_threshold
+    threshold = settings.cue_threshold
     for i, row in enumerate(rows):
         if row["label"] != "persona" or row["labelled_by"] != "auto":
             continue
@@ -246,11 +296,10 @@ def propagate_asides(rows: list[dict], features: list[dict], settings: Settings)
             edge = features[neighbour]["windows"][0 if neighbour > i else -1]
             if instruction_score(edge) >= 0.5:
                 continue
-            score = round(settings.continuation_weight * row["score"], 3)
+            score = round(settings.continuation_weight * row["cue_score"], 3)
             if score >= threshold:
-                other.update(label="persona", subtype=row["subtype"], score=score,
-                             reason=f"persona ({row['subtype']}): continues the aside in {row['segment_id']}",
-                             borderline=abs(score - threshold) <= settings.review_margin)
+                other.update(label="persona", subtype=row["subtype"], cue_score=score,
+                             reason=f"persona ({row['subtype']}): continues the aside in {row['segment_id']}")
                 changed += 1
     return changed
 
@@ -284,7 +333,12 @@ def run(ctx: StageContext, settings: Settings) -> dict:
     segments = artifacts.read_jsonl(ctx.previous / "segments.jsonl")
     overrides = read_overrides(ctx.ws.overrides_path)
     human_persona = [r for r in overrides.values() if r.get("label") == "persona" and r.get("text")]
-    rows = auto_label(segments, settings, human_persona, log=ctx.log)
+    decisions = {}
+    for seg in segments:
+        human = overrides.get(text_key(seg["text"])) or overrides.get(seg["segment_id"])
+        if human:
+            decisions[seg["segment_id"]] = human["label"]
+    rows = auto_label(segments, settings, human_persona, log=ctx.log, decisions=decisions)
     auto_persona = {r["segment_id"] for r in rows if r["label"] == "persona"}
     applied = apply_overrides(rows, overrides)
     artifacts.write_jsonl(ctx.out / "labels.jsonl", rows)
@@ -293,7 +347,13 @@ def run(ctx: StageContext, settings: Settings) -> dict:
     report = {"segments": len(rows), "labels": dict(counts), "persona_subtypes": dict(subtypes),
               "persona_share": round(counts["persona"] / max(1, len(rows)), 4),
               "borderline": sum(r["borderline"] for r in rows), "human_overrides_applied": applied,
-              "thresholds": {"persona": settings.persona_threshold, "review_margin": settings.review_margin}}
+              "thresholds": {"persona": settings.persona_threshold, "cue": settings.cue_threshold,
+                             "review_margin": settings.review_margin},
+              "decided_by": {"classifier": sum(r["label"] == "persona" and r["labelled_by"] == "auto"
+                                               and r["score"] >= settings.persona_threshold for r in rows),
+                             "cue pass only": sum(r["label"] == "persona" and r["labelled_by"] == "auto"
+                                                  and r["score"] < settings.persona_threshold for r in rows)},
+              "classifier_adapted_on": len(decisions)}
     gold_path = ctx.ws.path_setting("gold_labels")
     if gold_path is not None:
         gold = gold_persona_ids(segments, load_gold(gold_path))

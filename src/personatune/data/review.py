@@ -1,5 +1,8 @@
 """`personatune label DIR --review`: a person walks through the borderline segments in the terminal.
 
+The segment offered next is always the one the classifier is least sure about, after it has adapted
+to every decision so far (active learning); the next `run` relabels the archive with the same adaptation.
+
 Each decision is appended to labels.override.jsonl the moment it is made (so quitting loses
 nothing); the file is the human's and the tool never rewrites it.
 """
@@ -12,9 +15,11 @@ import textwrap
 import time
 from collections.abc import Callable
 
+import numpy as np
+
 from personatune import artifacts
 from personatune.data.label import read_overrides
-from personatune.data.label_cues import SUBTYPES
+from personatune.data.label_cues import SUBTYPES, lexical_features
 from personatune.errors import UserError
 from personatune.workspace import Workspace
 
@@ -48,8 +53,61 @@ def borderline(ws: Workspace) -> list[dict]:
         raise UserError(f"no labels yet in {ws.root}; run `personatune run {ws.root} --until label` first")
     done = read_overrides(ws.overrides_path)
     rows = [r for r in artifacts.read_jsonl(path) if r["borderline"] and r["key"] not in done and r["segment_id"] not in done]
-    threshold = artifacts.read_json(ws.stage_dir("label") / "record.json")["settings"]["persona_threshold"]
+    threshold = _settings(ws)["persona_threshold"]
     return sorted(rows, key=lambda r: abs(r["score"] - threshold))
+
+
+def _settings(ws: Workspace) -> dict:
+    return artifacts.read_json(ws.stage_dir("label") / "record.json")["settings"]
+
+
+class Ranker:
+    """Active learning: after every decision the classifier adapts to all of this archive's decisions
+    so far, and the next segment offered is the one it is now least sure about."""
+
+    def __init__(self, ws: Workspace, pool: list[dict]):
+        from personatune.data.label import Settings
+        from personatune.settings import resolve
+
+        self.settings = resolve(Settings, from_config=_settings(ws))
+        labelled = artifacts.read_jsonl(ws.stage_dir("label") / "labels.jsonl")
+        done = read_overrides(ws.overrides_path)
+        decided = [r for r in labelled if (done.get(r["key"]) or done.get(r["segment_id"]))]
+        self.pool = list(pool)
+        self.x = self._features(self.pool + decided)
+        self.decided = {len(self.pool) + k: (done.get(r["key"]) or done.get(r["segment_id"]))["label"] == "persona"
+                        for k, r in enumerate(decided)}
+        self.remaining = list(range(len(self.pool)))
+        self.scores = np.array([r["score"] for r in self.pool] + [r["score"] for r in decided])
+
+    def _features(self, rows: list[dict]) -> np.ndarray:
+        from personatune.data import label_model
+
+        texts = [r["text"] for r in rows]
+        cue_scores = [float(r.get("cue_score", 0.0)) for r in rows]
+        return label_model.features(texts, [lexical_features(t) for t in texts], cue_scores,
+                                    [c >= self.settings.cue_threshold for c in cue_scores])
+
+    def next(self) -> dict | None:
+        if not self.remaining:
+            return None
+        best = min(self.remaining, key=lambda i: abs(self.scores[i] - self.settings.persona_threshold))
+        self.remaining.remove(best)
+        self.current = best
+        return {**self.pool[best], "score": round(float(self.scores[best]), 3)}
+
+    def decide(self, persona: bool | None) -> None:
+        """Record the human's label for the segment last offered (None: skipped) and re-rank the rest."""
+        from personatune.data import label_model
+
+        if persona is None:
+            return
+        self.decided[self.current] = persona
+        index = sorted(self.decided)
+        model = label_model.adapt(label_model.shipped(), self.x[index],
+                                  np.array([self.decided[i] for i in index], dtype=np.float64),
+                                  self.settings.adapt_strength)
+        self.scores = model.predict(self.x)
 
 
 def _ask_or_quit(ask: Callable[[str], str]) -> Callable[[str], str]:
@@ -69,9 +127,13 @@ def review(ws: Workspace, ask: Callable[[str], str] = input, say: Callable[[str]
     if not rows:
         say("No borderline segments left to review.")
         return counts
-    say(f"{len(rows)} borderline segments. For each: [a]ccept the label, [f]lip it, [s]kip, [q]uit. "
+    say(f"{len(rows)} borderline segments, least sure first; the classifier learns from each decision and "
+        f"re-ranks the rest. For each: [a]ccept the label, [f]lip it, [s]kip, [q]uit. "
         f"Decisions are saved to {ws.overrides_path} as you go.")
-    for number, row in enumerate(rows, 1):
+    ranker = Ranker(ws, rows)
+    number = 0
+    while (row := ranker.next()) is not None:
+        number += 1
         where = f"{row['source'].rsplit('/', 1)[-1]}" + (f" @ {row['start']:.0f}s" if row.get("start") is not None else "")
         say(f"\n[{number}/{len(rows)}] {where}\n" + textwrap.fill(row["text"], 100, initial_indent="  ",
                                                                  subsequent_indent="  "))
@@ -86,6 +148,7 @@ def review(ws: Workspace, ask: Callable[[str], str] = input, say: Callable[[str]
             break
         if answer == "s":
             counts["skipped"] += 1
+            ranker.decide(None)
             continue
         label, subtype = row["label"], row.get("subtype")
         if answer == "f":
@@ -100,5 +163,6 @@ def review(ws: Workspace, ask: Callable[[str], str] = input, say: Callable[[str]
                                             "decided": "flip" if answer == "f" else "accept",
                                             "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
         counts["flipped" if answer == "f" else "accepted"] += 1
+        ranker.decide(label == "persona")
     say(f"\nreviewed: {counts['accepted']} accepted, {counts['flipped']} flipped, {counts['skipped']} skipped")
     return counts
