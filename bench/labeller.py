@@ -129,9 +129,8 @@ def review_gain(model, x, y, cues, reviews: int = 20):
         reviewed.append(int(order[0]))
         adapted = label_model.adapt(model, x[reviewed], y[reviewed], settings.adapt_strength)
     rest = np.array([i for i in range(len(y)) if i not in reviewed])
-    before = scores(list(y[rest] > 0), list(decide(model.predict(x[rest]), cues[rest])))
-    after = scores(list(y[rest] > 0), list(decide(adapted.predict(x[rest]), cues[rest])))
-    return before, after
+    return (list(y[rest] > 0), list(decide(model.predict(x[rest]), cues[rest])),
+            list(decide(adapted.predict(x[rest]), cues[rest])))
 
 
 def leave_one_person_out(people: dict[str, list[dict]], reviews: int = 20) -> dict:
@@ -147,7 +146,7 @@ def leave_one_person_out(people: dict[str, list[dict]], reviews: int = 20) -> di
     cue_by_person = {name: scores(list(y[who == name] > 0), list(cues[who == name] >= settings.cue_threshold))
                      for name in people}
     per_person, truth, predicted, pooled = {}, [], [], np.zeros(len(y))
-    review_before, review_after = {}, {}
+    review_before, review_after, pooled_review = {}, {}, ([], [], [])
     for name in people:
         held = who == name
         model = label_model.fit(x[~held], y[~held])
@@ -157,13 +156,18 @@ def leave_one_person_out(people: dict[str, list[dict]], reviews: int = 20) -> di
         truth += list(y[held] > 0)
         predicted += guess
         if reviews:
-            review_before[name], review_after[name] = review_gain(model, x[held], y[held], cues[held], reviews)
+            rest_truth, before, after = review_gain(model, x[held], y[held], cues[held], reviews)
+            review_before[name], review_after[name] = scores(rest_truth, before), scores(rest_truth, after)
+            for pool, part in zip(pooled_review, (rest_truth, before, after)):
+                pool.extend(part)
     curve = {f"{t:.2f}": scores(truth, list(decide(pooled, cues, Settings(persona_threshold=t))))["f1"]
              for t in np.arange(0.3, 0.95, 0.05)}
     return {"per_person": per_person, "overall": scores(truth, predicted), "cue_pass_only": cue_only,
             "cue_pass_by_person": cue_by_person,
             "f1_by_threshold": curve, "reviews": reviews,
-            "after_reviews": {"before": review_before, "after": review_after}}
+            "after_reviews": {"before": review_before, "after": review_after,
+                              "overall_before": scores(pooled_review[0], pooled_review[1]) if reviews else None,
+                              "overall_after": scores(pooled_review[0], pooled_review[2]) if reviews else None}}
 
 
 def plot(report: dict) -> None:
@@ -233,6 +237,9 @@ def main() -> int:
             print(f"{'':32} after {args.reviews} reviews: F1 {before['f1']:.2f} -> {after['f1']:.2f} "
                   f"(on the {after['passages']} passages not reviewed)")
     print(line("overall, people held out", report["overall"]))
+    if args.reviews:
+        print(line("  same, without the reviewed", report["after_reviews"]["overall_before"]))
+        print(line(f"  after {args.reviews} reviews each", report["after_reviews"]["overall_after"]))
     print(line("cue pass only (the old labeller)", report["cue_pass_only"]))
     print("F1 by threshold:", report["f1_by_threshold"], f"(default {Settings().persona_threshold})")
     RESULTS.mkdir(exist_ok=True)
