@@ -42,7 +42,9 @@ def test_reasons_name_the_shape_that_made_it_persona():
     model = label_model.shipped()
     sequence = label_model.shape_sequence(pos.load().tag(STORY))
     why = model.why(matrix([STORY])[0], sequence)
-    assert why and all(w.startswith("'") for w in why)
+    assert why and all(w.startswith('"') and w.endswith('"') for w in why)
+    assert label_model._readable("i VBD") == '"I [past-tense verb]"'
+    assert label_model._readable("my NN") == '"my [noun]"'
 
 
 def test_adapt_moves_toward_this_archives_decisions_and_keeps_the_rest():

@@ -256,9 +256,10 @@ def auto_label(segments: list[dict], settings: Settings, human_persona: list[dic
             subtype = _subtype(feat, p_kind, sequence)
             said = ", ".join(f"'{h}'" for h in feat["hits"]) or "none"
             shape = ", ".join(model.why(x[i], sequence)) or "none"
-            reason = (f"persona ({subtype}): classifier {p:.2f} (shape {shape}); cues {said}, cue score "
-                      f"{cue_score:.2f}" + (f", seed similarity {p_sim:.2f} ({p_kind}) vs instruction {i_sim:.2f}"
-                                            if p_kind else ""))
+            decided = "classifier" if by_model else "cue pass"
+            reason = (f"persona ({subtype}) by the {decided}: classifier {p:.2f} (shape {shape}); cues {said}, "
+                      f"cue score {cue_score:.2f}" + (f", seed similarity {p_sim:.2f} ({p_kind}) vs instruction "
+                                                      f"{i_sim:.2f}" if p_kind else ""))
         elif words < settings.min_words or (words < 40 and BOILERPLATE_CUES.search(seg["text"])
                                              and feat["instruction"] < 1):
             label, subtype = "other", None

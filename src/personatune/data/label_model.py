@@ -35,9 +35,9 @@ MODEL_FILE = "label_model.npz"
 _FIRST = re.compile(r"\b(?:i|i'm|i've|i'd|i'll|my|me|mine|myself)\b", re.I)
 _YOU = re.compile(r"\b(?:you|your|you're|yours)\b", re.I)
 _WE = re.compile(r"\b(?:we|our|us)\b", re.I)
-_TAG_WORDS = {"VBD": "a past-tense verb", "VBN": "a participle", "VBG": "an -ing verb", "VBZ": "a verb", "VBP": "a verb",
-              "VB": "a verb", "NN": "a noun", "NNS": "a noun", "NNP": "a name", "NNPS": "a name", "JJ": "an adjective",
-              "JJR": "an adjective", "JJS": "an adjective", "RB": "an adverb", "CD": "a number"}
+_TAG_WORDS = {"VBD": "past-tense verb", "VBN": "participle", "VBG": "-ing verb", "VBZ": "verb", "VBP": "verb",
+              "VB": "verb", "NN": "noun", "NNS": "noun", "NNP": "name", "NNPS": "name", "JJ": "adjective",
+              "JJR": "adjective", "JJS": "adjective", "RB": "adverb", "RBR": "adverb", "CD": "number"}
 
 
 def shape_sequence(tokens: list[pos.Token]) -> list[str]:
@@ -112,7 +112,10 @@ class Model:
 
 
 def _readable(gram: str) -> str:
-    return "'" + " ".join(_TAG_WORDS.get(part, part) for part in gram.split()) + "'"
+    """'i VBD' -> '"I [past-tense verb]"'."""
+    words = [f"[{_TAG_WORDS[p]}]" if p in _TAG_WORDS else ("I" if p == "i" else p) for p in gram.split()]
+    return '"' + " ".join(words) + '"'
+
 
 
 @lru_cache(maxsize=1)
