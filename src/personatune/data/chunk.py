@@ -16,7 +16,7 @@ from personatune.data.stage import StageContext
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
-VERSION = 1
+VERSION = 2  # 2: one speaker per segment
 _END = re.compile(r"[.!?][\"')\]]*$")
 _DISCOURSE = {"so", "now", "okay", "ok", "alright", "next", "then", "first", "second", "third", "finally",
               "but", "because", "anyway", "and", "once", "if", "when", "after", "before", "let's", "here's",
@@ -138,11 +138,30 @@ def document_words(doc: dict) -> tuple[list[str], list[int], dict[int, float]]:
     return words, piece_of, gaps
 
 
+def voice_runs(pieces: list[dict]) -> list[list[dict]]:
+    """Consecutive pieces of one speaker: a segment never mixes the person's words with another voice's."""
+    runs: list[list[dict]] = []
+    for p in pieces:
+        if runs and runs[-1][-1].get("speaker") == p.get("speaker"):
+            runs[-1].append(p)
+        else:
+            runs.append([p])
+    return runs
+
+
 def chunk_document(doc: dict, settings: Settings, count_tokens: Callable[[list[str]], list[int]]) -> list[dict]:
-    words, piece_of, gaps = document_words(doc)
-    segments = []
+    segments: list[dict] = []
     char = 0
-    for number, (s, e) in enumerate(chunk_words(words, piece_of, gaps, settings, count_tokens)):
+    for run in voice_runs(doc["pieces"]):
+        char = _chunk_run({**doc, "pieces": run}, settings, count_tokens, segments, char)
+    return segments
+
+
+def _chunk_run(doc: dict, settings: Settings, count_tokens: Callable[[list[str]], list[int]], segments: list[dict],
+               char: int) -> int:
+    words, piece_of, gaps = document_words(doc)
+    for s, e in chunk_words(words, piece_of, gaps, settings, count_tokens):
+        number = len(segments)
         text = " ".join(words[s:e])
         first, last = doc["pieces"][piece_of[s]], doc["pieces"][piece_of[e - 1]]
         segments.append({
@@ -159,9 +178,10 @@ def chunk_document(doc: dict, settings: Settings, count_tokens: Callable[[list[s
             "offset": first.get("offset"),
             "char_start": char,
             "char_end": char + len(text),
+            **({"speaker": first["speaker"], "voice": first.get("voice", "person")} if first.get("speaker") else {}),
         })
         char += len(text) + 1
-    return segments
+    return char
 
 
 def token_counter(tokenizer) -> Callable[[list[str]], list[int]]:

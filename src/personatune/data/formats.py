@@ -97,11 +97,26 @@ def parse_vtt(text: str) -> list[dict]:
         if not match:
             raise SkippedInput(f"broken cue timing {block[timing_at].strip()!r} near line {i - len(block) + 1}")
         body = "\n".join(block[timing_at + 1:]).strip()
-        if body:
-            pieces.append(piece(body, start=parse_timestamp(match.group(1)), end=parse_timestamp(match.group(2))))
+        start, end = parse_timestamp(match.group(1)), parse_timestamp(match.group(2))
+        for speaker, said in _voice_spans(body):
+            pieces.append({**piece(said, start=start, end=end), **({"speaker": speaker} if speaker else {})})
     if not pieces:
         raise SkippedInput("no caption cues with text")
     return pieces
+
+
+_VOICE = re.compile(r"<v(?:\.[\w.-]+)*\s+([^>]+)>", re.I)
+
+
+def _voice_spans(body: str) -> list[tuple[str | None, str]]:
+    """A cue's text split by WebVTT voice tags: `<v Lex Fridman>Hi</v> <v Guest>Hello` -> two spans."""
+    spans, speaker, last = [], None, 0
+    for match in _VOICE.finditer(body):
+        spans.append((speaker, body[last:match.start()]))
+        speaker, last = match.group(1).strip(), match.end()
+    spans.append((speaker, body[last:]))
+    out = [(who, re.sub(r"</v>", "", said, flags=re.I).strip()) for who, said in spans]
+    return [(who, said) for who, said in out if said]
 
 
 def parse_srt(text: str) -> list[dict]:
@@ -148,7 +163,9 @@ def parse_transcript_json(text: str) -> tuple[list[dict], str]:
         except (TypeError, ValueError):
             raise SkippedInput(f"JSON entry {n}: start/end/duration are not numbers") from None
         if row["text"].strip():
-            pieces.append(piece(row["text"], start=start, end=end))
+            speaker = row.get("speaker")  # diarized Whisper (WhisperX): "SPEAKER_01"
+            pieces.append({**piece(row["text"], start=start, end=end),
+                           **({"speaker": str(speaker)} if isinstance(speaker, (str, int)) and str(speaker) else {})})
     if not pieces:
         raise SkippedInput("transcript JSON has no text")
     return pieces, kind

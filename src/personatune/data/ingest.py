@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from personatune import artifacts
+from personatune.data import speakers
 from personatune.data.formats import (
     decode,
     parse_chat_jsonl,
@@ -28,6 +29,8 @@ from personatune.errors import SkippedInput, UserError
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
+VERSION = 2  # 2: speakers of tagged transcripts
+TRANSCRIPTS = ("vtt", "srt", "txt", "whisper", "youtube")  # where "NAME:" turn tags are read
 SUPPORTED = (".vtt", ".srt", ".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl")
 
 
@@ -41,6 +44,10 @@ class Settings(BaseSettings):
     chat_roles: list[str] = setting(default_factory=lambda: ["assistant"],
                                     help="in chat .jsonl, the roles whose messages are the person's words")
     include_hidden: bool = setting(False, help="also read dot-files and dot-folders")
+    speakers: list[str] = setting(default_factory=list,
+                                  help="the person's own names in speaker-tagged transcripts (WebVTT <v Name>, "
+                                       "'NAME:' turns, diarized Whisper JSON); empty = the workspace's name. "
+                                       "Other voices are never persona and never answers")
 
     def problems(self) -> list[str]:
         out = []
@@ -148,12 +155,12 @@ def source_fingerprint(sources: list[Path], settings: Settings, ws=None) -> str:
 def inputs(ws, settings: Settings) -> dict:
     if not ws.sources:
         raise UserError(f"{ws.config_path}: `sources` is empty; list the files or folders to read")
-    return {"sources": source_fingerprint(ws.sources, settings, ws)}
+    return {"sources": source_fingerprint(ws.sources, settings, ws), "person": ws.name}
 
 
 def run(ctx: StageContext, settings: Settings) -> dict:
     files, skipped = discover(ctx.ws.sources, settings, ctx.ws)
-    documents = []
+    documents, tagged = [], {}
     formats: dict[str, int] = {}
     for path in files:
         try:
@@ -163,6 +170,13 @@ def run(ctx: StageContext, settings: Settings) -> dict:
             ctx.log(f"  skipped {path}: {exc}")
             continue
         doc_id = artifacts.sha256_text(str(path))[:12]
+        voices = speakers.attribute(doc, settings.speakers, ctx.ws.name, doc["format"] in TRANSCRIPTS)
+        if voices:
+            tagged[str(path)] = voices
+            if not voices["person"]:
+                ctx.log(f"  {path.name}: speakers {', '.join(voices['speakers'])}, none of them "
+                        f"{' / '.join(settings.speakers) or ctx.ws.name}; all of it counts as other voices "
+                        "(name the person's speaker in persona.yaml `ingest: {speakers: [...]}`)")
         documents.append({"doc_id": doc_id, "source": str(path), **doc})
         formats[doc["format"]] = formats.get(doc["format"], 0) + 1
     if not documents:
@@ -175,5 +189,8 @@ def run(ctx: StageContext, settings: Settings) -> dict:
         ctx.log(f"  skipped {item['file']}: {item['reason']}")
     if len(skipped) > 5:
         ctx.log(f"  ... and {len(skipped) - 5} more (report.json `skipped_files`)")
+    if tagged:
+        other = sum(p.get("voice") == "other" for d in documents for p in d["pieces"])
+        ctx.log(f"  {len(tagged)} speaker-tagged documents; {other} pieces in other voices (never persona or answers)")
     return {"documents": len(documents), "pieces": sum(len(d["pieces"]) for d in documents),
-            "formats": formats, "skipped": len(skipped), "skipped_files": skipped}
+            "formats": formats, "skipped": len(skipped), "skipped_files": skipped, "speakers": tagged}

@@ -250,7 +250,10 @@ def auto_label(segments: list[dict], settings: Settings, human_persona: list[dic
         cue_score, p_kind, p_sim, i_sim = cues[i]
         p = float(probability[i])
         by_model, by_cues = p >= settings.persona_threshold, cue_score >= settings.cue_threshold
-        if (by_model or by_cues) and words >= settings.min_words:
+        if seg.get("voice") == "other":
+            label, subtype = "other", None
+            reason = f"said by {seg.get('speaker')}, another voice: never persona, never an answer"
+        elif (by_model or by_cues) and words >= settings.min_words:
             label = "persona"
             sequence = label_model.shape_sequence(tagger.tag(seg["text"]))
             subtype = _subtype(feat, p_kind, sequence)
@@ -292,7 +295,7 @@ def propagate_asides(rows: list[dict], features: list[dict], settings: Settings)
             if not touching or not 0 <= neighbour < len(rows):
                 continue
             other = rows[neighbour]
-            if other["doc_id"] != row["doc_id"] or other["label"] == "persona":
+            if other["doc_id"] != row["doc_id"] or other["label"] == "persona" or other.get("voice") == "other":
                 continue
             edge = features[neighbour]["windows"][0 if neighbour > i else -1]
             if instruction_score(edge) >= 0.5:

@@ -1,7 +1,7 @@
 """Retrieval over the person's own material: BM25 and MiniLM embeddings, fused by reciprocal rank.
 
-Style comes from fine-tuning; facts come from here. The index covers every labelled segment,
-is built once per label-stage output (and cached in DIR/index/), and returns passages with their
+Style comes from fine-tuning; facts come from here. The index covers every labelled segment in
+the person's own voice (a host's or guest's turns in a tagged transcript are left out), is built once per label-stage output (and cached in DIR/index/), and returns passages with their
 provenance so an answer can cite where a fact came from.
 """
 
@@ -21,7 +21,7 @@ from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 from personatune.workspace import Workspace
 
-VERSION = 1
+VERSION = 2  # 2: other speakers' turns left out
 _WORD = re.compile(r"[a-z0-9']+")
 
 
@@ -108,7 +108,8 @@ def build_index(ws: Workspace, settings: Settings | None = None, log=print) -> I
         segments = artifacts.read_jsonl(folder / "segments.jsonl")
         return Index(segments, np.load(folder / "vectors.npy"), settings)
     keep = ("segment_id", "source", "title", "start", "end", "offset", "label", "subtype", "text")
-    segments = [{k: row.get(k) for k in keep} for row in artifacts.read_jsonl(label_dir / "labels.jsonl")]
+    segments = [{k: row.get(k) for k in keep} for row in artifacts.read_jsonl(label_dir / "labels.jsonl")
+                if row.get("voice") != "other"]
     from personatune.embed import get_embedder
 
     log(f"indexing {len(segments)} segments (BM25 + {settings.embedder}; embeddings are cached)")
