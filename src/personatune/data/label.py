@@ -56,6 +56,13 @@ class Settings(BaseSettings):
                                                     "as a fraction of its persona neighbour's score (0 = off)")
     windows_per_segment: int = setting(3, help="passages of a candidate segment that are embedded (its best by cues)")
     embedder: str = setting("all-minilm-l6-v2", help="sentence embedding model (name, folder or hub id)")
+    backend: str = setting("classifier", choices=("classifier", "openai"),
+                           help="classifier (offline, default) or openai: a language model labels every segment "
+                                "against the definition, the classifier's label stays where its answer is unusable")
+    openai_base_url: str = setting("", help="endpoint for backend openai (else $OPENAI_BASE_URL)")
+    openai_model: str = setting("", help="model for backend openai (else $PERSONATUNE_OPENAI_MODEL)")
+    openai_api_key_env: str = setting("OPENAI_API_KEY", help="environment variable holding the API key")
+    openai_timeout: float = setting(60.0, help="seconds to wait for one answer of the endpoint")
     seed_examples: dict = setting(default_factory=dict,
                                   help="extra seeds: {subtype: [text, ...], instructional: [...]}")
 
@@ -343,6 +350,11 @@ def run(ctx: StageContext, settings: Settings) -> dict:
         if human:
             decisions[seg["segment_id"]] = human["label"]
     rows = auto_label(segments, settings, human_persona, log=ctx.log, decisions=decisions)
+    llm = None
+    if settings.backend == "openai":
+        from personatune.data.label_llm import llm_pass
+
+        llm = llm_pass(rows, settings, ctx.ws, ctx.log)
     auto_persona = {r["segment_id"] for r in rows if r["label"] == "persona"}
     applied = apply_overrides(rows, overrides)
     artifacts.write_jsonl(ctx.out / "labels.jsonl", rows)
@@ -357,7 +369,7 @@ def run(ctx: StageContext, settings: Settings) -> dict:
                                                and r["score"] >= settings.persona_threshold for r in rows),
                              "cue pass only": sum(r["label"] == "persona" and r["labelled_by"] == "auto"
                                                   and r["score"] < settings.persona_threshold for r in rows)},
-              "classifier_adapted_on": len(decisions)}
+              "classifier_adapted_on": len(decisions), "backend": settings.backend, **({"llm": llm} if llm else {})}
     gold_path = ctx.ws.path_setting("gold_labels")
     if gold_path is not None:
         gold = gold_persona_ids(segments, load_gold(gold_path))

@@ -20,7 +20,8 @@ import numpy as np
 import yaml
 
 from personatune import artifacts
-from personatune.data.questions import LocalBackend, OpenAIBackend, ProposalCache, openai_settings
+from personatune.data.chat_endpoint import endpoint_settings
+from personatune.data.questions import LocalBackend, OpenAIBackend, ProposalCache
 from personatune.data.retrieval import BM25
 from personatune.data.stage import StageContext
 from personatune.data.template_questions import TemplateBackend
@@ -119,7 +120,7 @@ def make_backend(ctx: StageContext, settings: Settings, index: BM25):
     if settings.backend == "template":
         return TemplateBackend([], seed=settings.seed, person=ctx.ws.name, index=index)
     if settings.backend == "openai":
-        url, model, key = openai_settings(settings.openai_base_url, settings.openai_model, settings.openai_api_key_env)
+        url, model, key = endpoint_settings(settings.openai_base_url, settings.openai_model, settings.openai_api_key_env)
         backend = OpenAIBackend(url, model, key, ctx.ws.name, timeout=settings.openai_timeout)
         writer = {"backend": "openai", "model": model, "temperature": backend.temperature}  # not the URL: a moved server is the same model
     else:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import urllib.error
-import urllib.request
 
+from personatune.data.chat_endpoint import complete
 from personatune.errors import UserError
 
 PROMPT_VERSION = 2
@@ -63,36 +62,9 @@ class OpenAIBackend:
         self.timeout, self.temperature = timeout, temperature
 
     def propose(self, segment: dict, n: int, attempt: int) -> list[str]:
-        body = {"model": self.model, "temperature": self.temperature,
-                "messages": [{"role": "user", "content": prompt_for(segment, self.person, n)}]}
-        request = urllib.request.Request(self.url, data=json.dumps(body).encode(), method="POST",
-                                         headers={"Content-Type": "application/json",
-                                                  **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {})})
-        slow = (f"question endpoint {self.url} did not answer within {self.timeout:g}s; raise "
-                "pairs.openai_timeout or use a faster model (answers so far are cached)")
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                body = response.read()
-        except urllib.error.HTTPError as exc:
-            raise UserError(f"question endpoint {self.url} answered HTTP {exc.code}: "
-                            f"{exc.read()[:200].decode(errors='replace')}") from None
-        except (TimeoutError, urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            if isinstance(reason, TimeoutError):
-                raise UserError(slow) from None
-            raise UserError(f"cannot reach question endpoint {self.url} ({reason}); "
-                            "check pairs.openai_base_url and that the server is running") from None
-        try:
-            data = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise UserError(f"question endpoint {self.url} answered something that is not JSON: "
-                            f"{body[:120].decode(errors='replace')!r}") from None
-        try:
-            content = data["choices"][0]["message"]["content"]
-            if not isinstance(content, str):
-                raise TypeError
-        except (KeyError, IndexError, TypeError):
-            raise UserError(f"question endpoint {self.url} did not return an OpenAI chat completion") from None
+        content = complete(self.url, self.model, self.api_key, prompt_for(segment, self.person, n),
+                           timeout=self.timeout, temperature=self.temperature, what="question endpoint",
+                           settings="pairs")
         return parse_lines(content)[:n]
 
 
@@ -128,12 +100,6 @@ class LocalBackend:
                                       pad_token_id=self.tokenizer.pad_token_id)
         generated = self.tokenizer.decode(out[0, batch["input_ids"].shape[1]:], skip_special_tokens=True)
         return parse_lines(generated)[:n]
-
-
-def openai_settings(base_url: str, model: str, key_env: str) -> tuple[str, str, str]:
-    return (base_url or os.environ.get("OPENAI_BASE_URL", ""),
-            model or os.environ.get("PERSONATUNE_OPENAI_MODEL", ""),
-            os.environ.get(key_env, "") if key_env else "")
 
 
 class ProposalCache:
