@@ -112,9 +112,10 @@ def decide(probability, cues, settings=None):
     return (probability >= settings.persona_threshold) | (cues >= settings.cue_threshold)
 
 
-def review_gain(model, x, y, cues, reviews: int = 20):
-    """Active learning as `label --review` does it: decide the least sure segment, adapt, re-rank; then
-    score the segments nobody reviewed, before and after."""
+def review_gain(model, x, y, cues, checkpoints: list[int]):
+    """Active learning as `label --review` does it: decide the least sure segment, adapt, re-rank. Returns
+    the truth of the passages never reviewed and the stage's decisions on them after each checkpoint's
+    number of reviews."""
     import numpy as np
 
     from personatune.data import label_model
@@ -122,15 +123,17 @@ def review_gain(model, x, y, cues, reviews: int = 20):
 
     settings = Settings()
     reviewed: list[int] = []
+    snapshots = {0: model}
     adapted = model
-    for _ in range(reviews):
+    for step in range(1, max(checkpoints) + 1):
         p = adapted.predict(x)
         order = [i for i in np.argsort(np.abs(p - settings.persona_threshold)) if i not in reviewed]
         reviewed.append(int(order[0]))
         adapted = label_model.adapt(model, x[reviewed], y[reviewed], settings.adapt_strength)
+        if step in checkpoints:
+            snapshots[step] = adapted
     rest = np.array([i for i in range(len(y)) if i not in reviewed])
-    return (list(y[rest] > 0), list(decide(model.predict(x[rest]), cues[rest])),
-            list(decide(adapted.predict(x[rest]), cues[rest])))
+    return list(y[rest] > 0), {k: list(decide(m.predict(x[rest]), cues[rest])) for k, m in snapshots.items()}
 
 
 def leave_one_person_out(people: dict[str, list[dict]], reviews: int = 20) -> dict:
@@ -146,7 +149,8 @@ def leave_one_person_out(people: dict[str, list[dict]], reviews: int = 20) -> di
     cue_by_person = {name: scores(list(y[who == name] > 0), list(cues[who == name] >= settings.cue_threshold))
                      for name in people}
     per_person, truth, predicted, pooled = {}, [], [], np.zeros(len(y))
-    review_before, review_after, pooled_review = {}, {}, ([], [], [])
+    checkpoints = sorted({0, 5, 10, 20, 40, reviews}) if reviews else []
+    review_before, review_after, pooled_truth, pooled_at = {}, {}, [], {k: [] for k in checkpoints}
     for name in people:
         held = who == name
         model = label_model.fit(x[~held], y[~held])
@@ -156,18 +160,22 @@ def leave_one_person_out(people: dict[str, list[dict]], reviews: int = 20) -> di
         truth += list(y[held] > 0)
         predicted += guess
         if reviews:
-            rest_truth, before, after = review_gain(model, x[held], y[held], cues[held], reviews)
-            review_before[name], review_after[name] = scores(rest_truth, before), scores(rest_truth, after)
-            for pool, part in zip(pooled_review, (rest_truth, before, after)):
-                pool.extend(part)
+            rest_truth, at = review_gain(model, x[held], y[held], cues[held], checkpoints)
+            review_before[name], review_after[name] = scores(rest_truth, at[0]), scores(rest_truth, at[reviews])
+            pooled_truth += rest_truth
+            for k in checkpoints:
+                pooled_at[k] += at[k]
     curve = {f"{t:.2f}": scores(truth, list(decide(pooled, cues, Settings(persona_threshold=t))))["f1"]
              for t in np.arange(0.3, 0.95, 0.05)}
     return {"per_person": per_person, "overall": scores(truth, predicted), "cue_pass_only": cue_only,
             "cue_pass_by_person": cue_by_person,
             "f1_by_threshold": curve, "reviews": reviews,
             "after_reviews": {"before": review_before, "after": review_after,
-                              "overall_before": scores(pooled_review[0], pooled_review[1]) if reviews else None,
-                              "overall_after": scores(pooled_review[0], pooled_review[2]) if reviews else None}}
+                              "overall_before": scores(pooled_truth, pooled_at[0]) if reviews else None,
+                              "overall_after": scores(pooled_truth, pooled_at[reviews]) if reviews else None,
+                              "f1_by_reviews": {k: scores(pooled_truth, pooled_at[k])["f1"] for k in checkpoints},
+                              "scored_on": f"the passages of each person not among the first {max(checkpoints or [0])} "
+                                           "reviewed"}}
 
 
 def plot(report: dict) -> None:
@@ -178,7 +186,7 @@ def plot(report: dict) -> None:
 
     per_person, reviewed = report["per_person"], report["after_reviews"]
     names = list(per_person)
-    fig, (ax, curve) = plt.subplots(1, 2, figsize=(12, 3.8), gridspec_kw={"width_ratios": [3, 1]})
+    fig, (ax, curve, learning) = plt.subplots(1, 3, figsize=(14, 3.8), gridspec_kw={"width_ratios": [3, 1, 1]})
     width = 0.27
     bars = (("cue pass only (before)", report["cue_pass_by_person"]), ("labeller, person held out", per_person),
             (f"after {report['reviews']} reviews", reviewed["after"]))
@@ -198,6 +206,12 @@ def plot(report: dict) -> None:
     curve.set_ylabel("overall F1")
     curve.set_ylim(0, 1)
     curve.set_title("threshold, held-out people", fontsize=9)
+    by_reviews = reviewed.get("f1_by_reviews") or {}
+    learning.plot([int(k) for k in by_reviews], list(by_reviews.values()), marker="o", color="#2ca02c")
+    learning.set_xlabel("segments reviewed per person")
+    learning.set_ylabel("overall F1")
+    learning.set_ylim(0, 1)
+    learning.set_title("active learning, held-out people", fontsize=9)
     fig.tight_layout()
     fig.savefig(RESULTS / "labeller.png", dpi=110)
 
@@ -235,13 +249,15 @@ def main() -> int:
         if args.reviews:
             before, after = (report["after_reviews"][k][name] for k in ("before", "after"))
             print(f"{'':32} after {args.reviews} reviews: F1 {before['f1']:.2f} -> {after['f1']:.2f} "
-                  f"(on the {after['passages']} passages not reviewed)")
+                  f"(on the {after['passages']} passages never reviewed)")
     print(line("overall, people held out", report["overall"]))
     if args.reviews:
         print(line("  same, without the reviewed", report["after_reviews"]["overall_before"]))
         print(line(f"  after {args.reviews} reviews each", report["after_reviews"]["overall_after"]))
     print(line("cue pass only (the old labeller)", report["cue_pass_only"]))
     print("F1 by threshold:", report["f1_by_threshold"], f"(default {Settings().persona_threshold})")
+    if args.reviews:
+        print("F1 by reviews per person:", report["after_reviews"]["f1_by_reviews"])
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "labeller.json").write_text(json.dumps(report, indent=1) + "\n")
     plot(report)

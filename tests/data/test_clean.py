@@ -484,7 +484,7 @@ def test_clean_stage_report_over_every_format(tmp_path):
         "duplicates": 78,            # the .txt copy of the .srt talk, after its own cleaning
         "fillers": 2,                # "um" in the .srt and in the .txt
         "headings": 13,              # the .md's title and section headings
-        "markup": 94,                # 82 <c>/</c> tags in the YouTube .vtt, 12 for the <v> voice tags
+        "markup": 82,                # the <c>/</c> tags in the YouTube .vtt (<v> voice tags are read by ingest)
         "sound_tags": 6,             # [Music] x3 (.vtt), x2 (.srt), x1 (.json)
         "speaker_tags": 1,           # ">>" in the .srt
         "sponsor_and_outro": 56,     # 19 outro words (.json) + 37 sponsor-read words (Whisper)
@@ -507,7 +507,7 @@ def test_clean_stage_report_over_every_format(tmp_path):
                  "thanks for watching", " um ", "the the", "**", "](http", "|---"):
         assert gone not in everything
     assert f"  {report['words_in']} -> 568 words; removed by reason: caption_duplication 85, duplicates 78, " \
-           "fillers 2, headings 13, markup 94, sound_tags 6, speaker_tags 1, sponsor_and_outro 56, stutters 2" in log
+           "fillers 2, headings 13, markup 82, sound_tags 6, speaker_tags 1, sponsor_and_outro 56, stutters 2" in log
 
 
 def test_clean_stage_without_dedup_keeps_both_copies(tmp_path):

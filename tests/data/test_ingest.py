@@ -94,11 +94,12 @@ def test_handmade_vtt_skips_note_blocks_and_cue_identifiers():
     doc = parse(HANDMADE_VTT)
     assert doc["format"] == "vtt"
     assert texts(doc) == [
-        "<v Marta>Welcome back to the shop.</v>",
-        "<v Marta>Today we're flattening a\nworkbench top with a hand plane.</v>",
-        "<v Sam>Is a number five enough for that?</v>",
-        "<v Marta>It is. Go across the grain first,\nthen diagonally, then with the grain.</v>",
+        "Welcome back to the shop.",
+        "Today we're flattening a\nworkbench top with a hand plane.",
+        "Is a number five enough for that?",
+        "It is. Go across the grain first,\nthen diagonally, then with the grain.",
     ]
+    assert [p["speaker"] for p in doc["pieces"]] == ["Marta", "Marta", "Sam", "Marta"]  # WebVTT voice spans
     # cue settings ("line:85% align:center") are ignored; mm:ss.ttt timestamps without hours parse
     assert times(doc) == [(0.0, 4.5), (4.5, 9.25), (9.25, 12.0), (12.0, 16.75)]
     joined = " ".join(texts(doc))
@@ -376,7 +377,8 @@ def test_sha256_is_of_the_file_bytes():
 
 def test_stage_reads_every_format_in_the_folder(tmp_path):
     before = {p.name: artifacts.sha256_file(p) for p in FORMATS.iterdir()}
-    ws = make_ws(tmp_path, FORMATS)
+    init_workspace(tmp_path / "ws", [str(FORMATS)], name="Marta Kowalczyk")
+    ws = Workspace.open(tmp_path / "ws")
     log: list[str] = []
     result = run_stage(ws, "ingest", log=log.append)
     report = result.report
@@ -390,8 +392,15 @@ def test_stage_reads_every_format_in_the_folder(tmp_path):
     for d in docs:
         assert d["doc_id"] == artifacts.sha256_text(d["source"])[:12]
         assert d["sha256"] == before[Path(d["source"]).name]
+        voices = [p.pop("voice", None) for p in d["pieces"]]
         assert d == {"doc_id": d["doc_id"], "source": d["source"],
                      **parse(Path(d["source"]).name)}
+        if Path(d["source"]).name == HANDMADE_VTT:  # Marta's episode with Sam: her voice, and another
+            assert voices == ["person", "person", "other", "person"]
+        else:
+            assert set(voices) == {None}
+    assert report["speakers"] == {str(FORMATS / HANDMADE_VTT): {"speakers": {"Marta": 3, "Sam": 1},
+                                                                 "person": ["Marta"]}}
     assert "  9 documents (chat: 1, html: 1, markdown: 1, srt: 1, txt: 1, vtt: 2, whisper: 1, youtube: 1), " \
            "0 skipped" in log
     # sources are only read
@@ -454,8 +463,8 @@ BAD_KINDS = {
     "json wrong shape": ("wrong-shape.json", "JSON of the wrong shape: expected a youtube-transcript-api list "
                                              "of {text, start, duration} or a Whisper object with 'segments'"),
     "invalid json": ("invalid.json", "invalid JSON at line 3 column 1: Expecting ',' delimiter"),
-    "unsupported extension": ("cut-list.pdf", "unsupported extension .pdf; supported: .vtt .srt .txt .md "
-                                              ".markdown .html .htm .json .jsonl"),
+    "broken pdf": ("cut-list.pdf", "not a readable PDF, damaged or cut short (startxref not found); "
+                                   "re-save or re-export it as PDF"),
 }
 
 

@@ -1,7 +1,8 @@
 """ingest: read transcripts, posts and notes from the sources into documents of provenance-carrying pieces.
 
 Formats: .vtt, .srt, .txt, .md (front matter removed), .html/.htm, youtube-transcript-api .json,
-Whisper .json, chat .jsonl. Folders are read recursively. A file that cannot be used is skipped
+Whisper .json, chat .jsonl, and documents: .docx, .odt, .epub, .pdf (its text layer), read from their
+bytes one piece per paragraph. Folders are read recursively. A file that cannot be used is skipped
 with one line naming it and the reason, and counted; the run goes on (unless --strict).
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from personatune import artifacts
 from personatune.data import speakers
+from personatune.data.documents import parse_docx, parse_epub, parse_odt, parse_pdf
 from personatune.data.formats import (
     decode,
     parse_chat_jsonl,
@@ -31,7 +33,11 @@ from personatune.settings import setting
 
 VERSION = 2  # 2: speakers of tagged transcripts
 TRANSCRIPTS = ("vtt", "srt", "txt", "whisper", "youtube")  # where "NAME:" turn tags are read
-SUPPORTED = (".vtt", ".srt", ".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl")
+SUPPORTED = (".vtt", ".srt", ".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl",
+             ".docx", ".odt", ".epub", ".pdf")
+# binary documents: parsed from the file's bytes, never decoded as text; suffix -> (format, parser)
+DOCUMENTS = {".docx": ("docx", parse_docx), ".odt": ("odt", parse_odt), ".epub": ("epub", parse_epub),
+             ".pdf": ("pdf", parse_pdf)}
 
 
 @dataclass
@@ -71,10 +77,15 @@ def parse_file(path: Path, settings: Settings) -> dict:
         data = path.read_bytes()
     except OSError as exc:
         raise SkippedInput(f"cannot read: {exc.strerror}") from None
-    text = decode(data, path, settings.encoding_fallback).replace("\r\n", "\n").replace("\r", "\n")
     suffix = path.suffix.lower()
     title = None
-    if suffix == ".vtt":
+    # binary documents are parsed from the bytes: decoding them as text would reject them
+    text = "" if suffix in DOCUMENTS else decode(data, path, settings.encoding_fallback)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if suffix in DOCUMENTS:
+        fmt, parse_document = DOCUMENTS[suffix]
+        pieces, title = parse_document(data)
+    elif suffix == ".vtt":
         pieces, fmt = parse_vtt(text), "vtt"
     elif suffix == ".srt":
         pieces, fmt = parse_srt(text), "srt"
