@@ -232,6 +232,26 @@ def load_people(mirrors: Path) -> tuple[dict[str, list[dict]], dict[str, int]]:
     return people, skipped
 
 
+def agreement(people: dict[str, list[dict]]) -> dict | None:
+    """The corpus's labels against a second, independent labelling of a sample (the ceiling of any labeller)."""
+    path = LABELS / "agreement" / "second_labels.jsonl"
+    if not path.exists():
+        return None
+    truth, second, per_person = [], [], {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        name, index = row["id"].rsplit("/", 1)
+        if name not in people:
+            continue
+        first = people[name][int(index)]["label"] == "persona"
+        truth.append(first)
+        second.append(row["label"] == "persona")
+        per_person.setdefault(name, ([], []))
+        per_person[name][0].append(first)
+        per_person[name][1].append(row["label"] == "persona")
+    return {"overall": scores(truth, second), "per_person": {n: scores(*pair)["f1"] for n, pair in per_person.items()}}
+
+
 def main() -> int:
     from personatune.data.label import Settings
 
@@ -244,6 +264,7 @@ def main() -> int:
         print(f"not rebuilt (repository not under {args.mirrors}): {skipped}")
     report = leave_one_person_out(people, args.reviews)
     report["not_rebuilt"] = skipped
+    report["second_labelling"] = agreement(people)
     for name in people:
         print(line(name, report["per_person"][name]))
         if args.reviews:
@@ -255,6 +276,8 @@ def main() -> int:
         print(line("  same, without the reviewed", report["after_reviews"]["overall_before"]))
         print(line(f"  after {args.reviews} reviews each", report["after_reviews"]["overall_after"]))
     print(line("cue pass only (the old labeller)", report["cue_pass_only"]))
+    if report["second_labelling"]:
+        print(line("a second labelling (the ceiling)", report["second_labelling"]["overall"]))
     print("F1 by threshold:", report["f1_by_threshold"], f"(default {Settings().persona_threshold})")
     if args.reviews:
         print("F1 by reviews per person:", report["after_reviews"]["f1_by_reviews"])
