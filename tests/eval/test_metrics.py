@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from personatune.errors import UserError
-from personatune.eval.metrics.bleed import bleeds, persona_terms, term_echo
+from personatune.eval.metrics.bleed import bleeds, persona_entities, persona_terms, term_echo
 from personatune.eval.metrics.identity import (
     contradicts,
     fact_recall,
@@ -175,7 +175,7 @@ def test_neutral_answer_that_brings_up_persona_bleeds():
     terms = persona_terms(PERSONA, INSTRUCTIONAL)
     prompt = "What is the capital of France?"
     plain = bleeds("The capital of France is Paris.", terms, prompt)
-    assert plain == {"bleed": False, "terms": [], "patterns": [], "similarity": None}
+    assert plain == {"bleed": False, "terms": [], "patterns": [], "entities": [], "similarity": None}
     leaky = bleeds("Paris, which reminds me of the shipyard back in Gdańsk.", terms, prompt)
     assert leaky["bleed"] and leaky["terms"] == ["gdansk", "shipyard"]
     story = bleeds("Paris. When I was a kid we went there every year.", terms, prompt)
@@ -183,6 +183,28 @@ def test_neutral_answer_that_brings_up_persona_bleeds():
     # Terms the prompt itself brings in are not bleed.
     assert not bleeds("Gdańsk is a port city in Poland.", terms, "Where is Gdańsk?")["bleed"]
     assert not bleeds("", terms, prompt)["bleed"]
+
+
+def test_naming_the_persons_dog_on_a_neutral_prompt_is_bleed():
+    persona = ["My dog Biscuit sleeps under the bench while I work.",
+               "I was born in Gdańsk in 1987, and my parents moved us to Duluth when I was fourteen.",
+               "Shop rules: my grandfather Henryk built wooden fishing boats."]
+    archive = persona + ["Set the fence to two inches. Titebond is a good glue for the shop."]
+    facts = ["Gdańsk", "1987", "Duluth", "fourteen", "Henryk", "wooden fishing boats", "two years"]
+    entities = persona_entities(persona, archive, facts)
+    assert {"biscuit", "gdansk", "1987", "duluth", "henryk", "wooden fishing boats"} <= set(entities)
+    assert not {"fourteen", "14", "two years", "2 years", "shop", "titebond", "i"} & set(entities)
+    # the word lists alone miss it: no persona term, no biography phrase
+    terms = persona_terms(persona, archive[3:])
+    prompt = "What's a good name for a cat?"
+    assert not bleeds("A border collie named Biscuit.", terms, prompt)["bleed"]
+    leaky = bleeds("A border collie named Biscuit.", terms, prompt, entities=entities)
+    assert leaky["bleed"] and leaky["entities"] == ["biscuit"]
+    pancakes = bleeds("Pancakes from a diner in Duluth: flour, eggs, milk.", terms, "Give me a pancake recipe.",
+                      entities=entities)
+    assert pancakes["bleed"] and pancakes["entities"] == ["duluth"]
+    assert not bleeds("Duluth is on Lake Superior.", terms, "Where is Duluth?", entities=entities)["bleed"]
+    assert not bleeds("Call it Whiskers.", terms, prompt, entities=entities)["bleed"]
 
 
 def test_bleed_by_similarity_to_persona_segments():

@@ -9,7 +9,7 @@ import numpy as np
 
 from personatune import artifacts
 from personatune.eval.metrics import overfitting
-from personatune.eval.metrics.bleed import bleeds, persona_terms, term_echo
+from personatune.eval.metrics.bleed import bleeds, persona_entities, persona_terms, term_echo
 from personatune.eval.metrics.identity import contradicts, fact_recall, invented_biography
 from personatune.eval.metrics.intervals import bootstrap_ci
 from personatune.eval.metrics.length import length_drift
@@ -25,7 +25,8 @@ DEFINITIONS = {
     "general_accuracy": "share of built-in general instructions whose answer passes its check",
     "general_similarity": "mean cosine between general-instruction answers and the reference answers",
     "bleed_rate": "share of neutral prompts whose answer brings up the persona (persona terms, biography "
-                  "phrases, or cosine >= 0.6 to a persona segment)",
+                  "phrases, the person's own names, places, years and probe facts, or cosine >= 0.6 to a "
+                  "persona segment)",
     "transfer_voice": "mean cosine between task-transfer answers and the centroid of the person's own segments",
     "copied_8gram_share": "mean share of an answer's word 8-grams found in a training answer (verbatim set)",
     "longest_copied_run": "mean longest run of words shared with any training answer (verbatim set)",
@@ -61,6 +62,8 @@ def score_all(ws: Workspace, items: dict, answers: list[dict], train: list[dict]
     persona_texts = [r["text"] for r in labels if r["label"] == "persona"]
     other_texts = [r["text"] for r in labels if r["label"] != "persona"]
     terms = persona_terms(persona_texts, other_texts)
+    facts = [fact for item in items.get("identity", []) for fact in (item.expected or [])]
+    entities = persona_entities(persona_texts, (r["text"] for r in labels), facts)
     persona_vectors = embedder.encode(persona_texts) if persona_texts else np.zeros((0, 384))
     centroid = embedder.encode([r["text"] for r in labels]).mean(0)
     centroid /= np.linalg.norm(centroid) or 1.0
@@ -100,8 +103,8 @@ def score_all(ws: Workspace, items: dict, answers: list[dict], train: list[dict]
             if a["set"] == "neutral":
                 bleed = bleeds(a["answer"], terms, item.question,
                                embed=lambda texts, v=a["_vector"]: np.asarray([v]),
-                               persona_vectors=persona_vectors)
-                detail.update(bleed=bleed["bleed"], terms=bleed["terms"] + bleed["patterns"],
+                               persona_vectors=persona_vectors, entities=entities)
+                detail.update(bleed=bleed["bleed"], terms=bleed["terms"] + bleed["patterns"] + bleed["entities"],
                               similarity=bleed["similarity"])
             if a["set"] == "transfer":
                 detail["voice"] = float(a["_vector"] @ centroid)
@@ -151,6 +154,7 @@ def score_all(ws: Workspace, items: dict, answers: list[dict], train: list[dict]
         flags = overfitting.flags(scores["tuned"], scores["base"])
     return {"variants": variants, "metrics": scores, "intervals": intervals, "per_item": per_item,
             "flags": flags, "term_echo": echo, "lengths": lengths, "persona_terms": terms[:30],
+            "persona_entities": entities[:50],
             "definitions": DEFINITIONS}
 
 

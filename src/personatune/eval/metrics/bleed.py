@@ -47,6 +47,41 @@ def persona_terms(persona_texts: Iterable[str], other_texts: Iterable[str], top:
     return [term for _, term in sorted(scored)[:top]]
 
 
+_CAPITALISED = re.compile(r"(?<![.!?:\n\"“(]\s)(?<![.!?:\n\"“(])\b([A-ZÀ-ÖØ-Þ][\w'’-]*[^\W\d_])")
+_YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
+_NOT_NAMES = frozenset(normalise(w) for w in (
+    "I January February March April May June July August September October November December Monday Tuesday "
+    "Wednesday Thursday Friday Saturday Sunday English OK Okay Mr Mrs Ms Dr").split())
+
+
+def persona_entities(persona_texts: Iterable[str], all_texts: Iterable[str], facts: Iterable[str] = ()) -> list[str]:
+    """The person's own names, places and specific facts, normalised: what a neutral answer must not bring up.
+
+    - names: words written capitalised inside a sentence in the persona segments ("Duluth", "Henryk",
+      "Biscuit") that the archive never writes in lower case (so "Shop" in a title is not a name);
+    - years (1800-2099) in the persona segments;
+    - the probes' expected facts that are names, numbers of four digits, or phrases of two or more
+      content words ("wooden fishing boats"); one common word ("fourteen", "two years") is not.
+    """
+    lower: set[str] = set()
+    for text in all_texts:
+        lower.update(w for w in re.findall(r"\b[a-zà-ÿ][\w'’-]*", text))
+    found: set[str] = set()
+    for text in persona_texts:
+        for match in _CAPITALISED.finditer(text):
+            word = match.group(1)
+            if word.lower() not in lower and normalise(word) not in _NOT_NAMES and len(word) >= 3:
+                found.add(normalise(word))
+        found.update(_YEAR.findall(text))
+    for fact in facts:
+        tokens = words(fact)
+        content = [t for t in tokens if _is_term(t)]
+        if _YEAR.fullmatch(fact.strip()) or len(content) >= 2 or (content and fact[:1].isupper()
+                                                                    and normalise(fact) not in _NOT_NAMES):
+            found.add(normalise(fact))
+    return sorted(found)
+
+
 _BIOGRAPHY = re.compile(
     r"\b(?:my (?:grand)?(?:father|mother|dad|mum|mom|parents|grandparents|wife|husband|partner|kids"
     r"|children|son|daughter|brother|sister|family|childhood|hometown|workshop|studio|garage|shop"
@@ -59,7 +94,7 @@ _BIOGRAPHY = re.compile(
 
 def bleeds(answer: str, terms: Iterable[str], prompt: str, embed: Embed | None = None,
            persona_vectors: np.ndarray | None = None, sim_threshold: float = 0.6,
-           min_terms: int = 1) -> dict:
+           min_terms: int = 1, entities: Iterable[str] = ()) -> dict:
     """Whether an answer to a neutral prompt brings up the persona unprompted.
 
     It bleeds when any of: (1) it contains at least `min_terms` persona terms (from
@@ -68,8 +103,10 @@ def bleeds(answer: str, terms: Iterable[str], prompt: str, embed: Embed | None =
     grandfather", "my workshop", "when I was a kid", "I grew up", "back when I", ...): an
     assistant answering "What is the capital of France?" has no childhood; (3) `embed` and
     `persona_vectors` (k, d) are given and the answer's highest cosine to a persona segment is
-    >= `sim_threshold` (0.6 suits MiniLM; tune it for another embedder).
-    Returns {"bleed": bool, "terms": [...], "patterns": [...], "similarity": float | None}.
+    >= `sim_threshold` (0.6 suits MiniLM; tune it for another embedder); (4) it names one of the
+    person's own `entities` (from `persona_entities`: their dog, hometown, first tool, a year of their
+    life) that the prompt does not.
+    Returns {"bleed": bool, "terms": [...], "patterns": [...], "entities": [...], "similarity": float | None}.
     """
     text = normalise(answer)
     prompt_text = normalise(prompt)
@@ -77,12 +114,15 @@ def bleeds(answer: str, terms: Iterable[str], prompt: str, embed: Embed | None =
     term_set = set(terms)
     found = sorted(({_stem(t) for t in text.split()} & term_set) - prompt_stems)
     patterns = sorted({m[0] for m in _BIOGRAPHY.finditer(text)} - {m[0] for m in _BIOGRAPHY.finditer(prompt_text)})
+    padded, padded_prompt = f" {text} ", f" {prompt_text} "
+    named = sorted(e for e in set(entities) if e and f" {e} " in padded and f" {e} " not in padded_prompt)
     similarity = None
     if embed is not None and persona_vectors is not None and len(persona_vectors) and text:
         vector = _unit_rows(embed([answer]))[0]
         similarity = float(np.max(_unit_rows(persona_vectors) @ vector))
-    bleed = len(found) >= min_terms or bool(patterns) or (similarity is not None and similarity >= sim_threshold)
-    return {"bleed": bool(bleed), "terms": found, "patterns": patterns, "similarity": similarity}
+    bleed = (len(found) >= min_terms or bool(patterns) or bool(named)
+             or (similarity is not None and similarity >= sim_threshold))
+    return {"bleed": bool(bleed), "terms": found, "patterns": patterns, "entities": named, "similarity": similarity}
 
 
 # ---------------------------------------------------------------------------------------------
