@@ -55,9 +55,27 @@ def test_split_happens_before_oversampling_and_nothing_leaks():
     assert held_labels["persona"] >= 2 and held_labels["instructional"] >= 20
     # every segment lands in exactly one split
     all_ids = Counter()
-    for examples in splits.values():
-        all_ids.update({r["segment_id"] for r in examples})
+    for name, examples in splits.items():
+        if name != "deploy":
+            all_ids.update({r["segment_id"] for r in examples})
     assert all(v == 1 for v in all_ids.values()) and len(all_ids) == len(rows)
+
+
+def test_the_deployable_split_trains_every_persona_segment_and_eval_stays_disjoint():
+    rows = make_rows(n_instr=300, n_persona=30)
+    splits, report = build(rows, Settings(ratio="10"))
+    persona = {r["segment_id"] for r in rows if r["label"] == "persona"}
+    deploy = Counter(r["segment_id"] for r in splits["deploy"] if r["label"] == "persona")
+    assert set(deploy) == persona and set(deploy.values()) == {10}  # all of them, oversampled alike
+    held_persona = {r["segment_id"] for s in ("validation", "heldout") for r in splits[s] if r["label"] == "persona"}
+    assert held_persona and held_persona <= set(deploy)
+    # the measurement split is untouched: held-out persona never reaches `train`
+    assert not held_persona & {r["segment_id"] for r in splits["train"]}
+    # instructional rows held out for evaluation stay out of the deployable model too
+    held_instr = {r["segment_id"] for s in ("validation", "heldout") for r in splits[s] if r["label"] != "persona"}
+    assert not held_instr & {r["segment_id"] for r in splits["deploy"]}
+    assert report["deploy"] == {"persona_segments": 30, "of_persona_segments": 30}
+    assert report["rows"]["deploy"] == report["rows"]["train"] + 10 * len(held_persona)
 
 
 def test_split_is_deterministic_for_a_seed_and_changes_with_it():

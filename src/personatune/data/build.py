@@ -20,18 +20,20 @@ from personatune.errors import UserError
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
-VERSION = 2
+VERSION = 3  # 3: the deploy split (every persona segment trained)
 SPLITS = ("train", "validation", "heldout")
+DEPLOY = "deploy"  # train + the persona rows held out for evaluation, oversampled alike
 
 
 @dataclass
 class Settings(BaseSettings):
-    ratio: str = setting("10", help="copies of each persona row in train: a number, or 'auto' (persona tokens "
-                                    "reach auto_target of the dominant label's tokens)")
+    ratio: str = setting("auto", help="copies of each persona row in train: 'auto' (the default: persona tokens "
+                                      "reach auto_target of the dominant label's tokens, at most cap) or a number")
     cap: int = setting(10, help="largest ratio allowed without allow_over_cap")
     allow_over_cap: bool = setting(False, help="permit a ratio above the cap (a warning is still printed)")
-    auto_target: float = setting(0.1, help="for ratio auto: persona tokens as a fraction of the dominant "
-                                           "label's tokens (0.1 = same order of magnitude)")
+    auto_target: float = setting(0.3, help="for ratio auto: persona tokens as a fraction of the dominant "
+                                           "label's tokens (0.3: the same order of magnitude, not overwhelming it; "
+                                           "an archive that is 2% persona gets the cap, 10x; one that is 27% gets 1x)")
     validation_fraction: float = setting(0.1, help="share of segments (per label) for validation")
     heldout_fraction: float = setting(0.1, help="share of segments (per label) held out for evaluation")
     min_persona_heldout: int = setting(2, help="keep at least this many persona segments held out (when there are "
@@ -127,6 +129,11 @@ def choose_ratio(train: list[dict], settings: Settings) -> tuple[int, str, list[
     if ratio > settings.cap:
         warnings.append(f"ratio {ratio} is over the cap {settings.cap} (allowed by allow_over_cap); watch eval "
                         "for bleed and verbatim repetition")
+    dominant = max((v for k, v in tokens.items() if k != "persona"), default=0)
+    if persona and dominant and persona * ratio > dominant:
+        warnings.append(f"OVERWHELMS: {ratio}x makes persona {persona * ratio} tokens, more than the dominant "
+                        f"label's {dominant}; the model will drag its biography into every answer. Use ratio: auto "
+                        f"(would be {max(1, math.ceil(settings.auto_target * dominant / persona))}x) or a lower ratio")
     return ratio, why, warnings
 
 
@@ -136,6 +143,16 @@ def example(row: dict, split: str, question: str, copy: int) -> dict:
             "answer": row["text"], "copy": copy, "source": row.get("source"), "title": row.get("title"),
             "start": row.get("start"), "offset": row.get("offset"), "tokens": row_tokens(row),
             **({"parent": row["parent"]} if row.get("parent") else {})}
+
+
+def oversampled(row: dict, split: str, ratio: int, rng: random.Random) -> list[dict]:
+    """A persona row `ratio` times, each copy asking with a different question where there are enough
+    variants; any other row once, with one of its questions."""
+    questions = row["questions"]
+    if row["label"] != "persona":
+        return [example(row, split, rng.choice(questions), 0)]
+    start = rng.randrange(len(questions))
+    return [example(row, split, questions[(start + k) % len(questions)], k) for k in range(ratio)]
 
 
 def percentiles(values: list[int]) -> dict:
@@ -167,21 +184,20 @@ def build(rows: list[dict], settings: Settings) -> tuple[dict[str, list[dict]], 
         by_split[assignment[row["segment_id"]]].append(row)
     ratio, why, warnings = choose_ratio(by_split["train"], settings)
     rng = random.Random(settings.seed)
-    out: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    out: dict[str, list[dict]] = {s: [] for s in (*SPLITS, DEPLOY)}
     before = []
     seen: dict[str, int] = {}
     for row in by_split["train"]:
-        questions = row["questions"]
+        copies = oversampled(row, "train", ratio, rng)
         if row["label"] == "persona":
-            # Each copy asks with a different question where there are enough variants.
-            start = rng.randrange(len(questions))
-            copies = [example(row, "train", questions[(start + k) % len(questions)], k) for k in range(ratio)]
             seen[row["segment_id"]] = ratio
-        else:
-            copies = [example(row, "train", rng.choice(questions), 0)]
         before.append(copies[0])
         out["train"].extend(copies)
+    # The model a person keeps learns every persona segment: the held-out ones join it, oversampled alike.
+    out[DEPLOY] = list(out["train"]) + [copy for split in ("validation", "heldout") for row in by_split[split]
+                                        if row["label"] == "persona" for copy in oversampled(row, DEPLOY, ratio, rng)]
     rng.shuffle(out["train"])
+    rng.shuffle(out[DEPLOY])
     for split in ("validation", "heldout"):
         for row in by_split[split]:
             ex = example(row, split, row["questions"][0], 0)
@@ -199,7 +215,11 @@ def build(rows: list[dict], settings: Settings) -> tuple[dict[str, list[dict]], 
         "segments_without_questions": sorted(r["segment_id"] for r in rows if not r["questions"]),
         "ratio": ratio, "ratio_setting": str(settings.ratio), "cap": settings.cap, "why": why, "warnings": warnings,
         "segments": {s: dict(Counter(r["label"] for r in by_split[s])) for s in SPLITS},
-        "rows": {s: len(out[s]) for s in SPLITS},
+        "rows": {s: len(out[s]) for s in (*SPLITS, DEPLOY)},
+        "deploy": {"persona_segments": len({r.get("parent") or r["segment_id"] for r in out[DEPLOY]
+                                            if r["label"] == "persona"}),
+                   "of_persona_segments": len({r.get("parent") or r["segment_id"] for s in SPLITS for r in by_split[s]
+                                               if r["label"] == "persona"})},
         "train_before_oversampling": shares(before),
         "train_after_oversampling": shares(out["train"]),
         "persona_times_seen": {"per_segment": seen, "min": min(seen.values(), default=0),
@@ -265,6 +285,13 @@ def dataset_card(name: str, report: dict, checks: dict | None = None) -> str:
         segs = report["segments"][split]
         lines.append(f"| {split} | {sum(segs.values())} ({', '.join(f'{k} {v}' for k, v in sorted(segs.items()))}) "
                      f"| {report['rows'][split]} |")
+    deploy = report.get("deploy")
+    if deploy:
+        lines += [f"| deploy | train + the held-out persona ({deploy['persona_segments']} of "
+                  f"{deploy['of_persona_segments']} persona segments) | {report['rows'][DEPLOY]} |", "",
+                  "`personatune train` trains the model you keep on `deploy` (every persona segment); "
+                  "`train --persona-held-out` trains on `train` only, so eval can tell what the model learned "
+                  "from what only retrieval can know."]
     lines += ["", "## Train label shares", "", "| label | rows before | tokens before | token share before | "
               "rows after | tokens after | token share after |", "|---|---|---|---|---|---|---|"]
     for label in sorted(set(before) | set(after)):

@@ -15,8 +15,9 @@ from personatune.errors import UserError
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
+VERSION = 2  # 2: the deploy split; provenance names a fact pair's segment
 FORMATS = ("messages", "alpaca", "sharegpt")
-SPLITS = ("train", "validation", "heldout")
+SPLITS = ("train", "validation", "heldout", "deploy")  # deploy: train + the held-out persona rows
 
 
 @dataclass
@@ -38,6 +39,8 @@ def provenance(row: dict) -> dict:
         where["start"] = row["start"]
     if row.get("offset") is not None:
         where["offset"] = row["offset"]
+    if row.get("parent"):
+        where["parent"] = row["parent"]  # a fact pair's segment
     return where
 
 
@@ -73,7 +76,8 @@ def run(ctx: StageContext, settings: Settings) -> dict:
     counts = {}
     for fmt in settings.formats:
         for split in SPLITS:
-            rows = artifacts.read_jsonl(ctx.previous / f"{split}.jsonl")
+            path = ctx.previous / f"{split}.jsonl"
+            rows = artifacts.read_jsonl(path) if path.exists() else []
             counts[f"{fmt}/{split}"] = artifacts.write_jsonl(ctx.out / fmt / f"{split}.jsonl",
                                                              (CONVERT[fmt](r, system) for r in rows))
     ctx.log(f"  wrote {', '.join(settings.formats)} to {ctx.ws.stage_dir('dataset').relative_to(ctx.ws.root)}/")

@@ -225,7 +225,10 @@ def evaluate(ws: Workspace, run_id: str | None = None, settings: Settings | None
     sample = random.Random(settings.seed).sample(instructional, min(settings.nll_rows, len(instructional)))
     nll = _likelihoods(ws, engines, items, [r for r in heldout if r.get("label") != "instructional"] + sample,
                        run_dir.name)
-    result = score_all(ws, items, answers, train, nll, settings.variants, log=log)
+    run_record = artifacts.read_json(run_dir / "run.json") if (run_dir / "run.json").exists() else {}
+    trained = run_record.get("persona_segments_trained")
+    result = score_all(ws, items, answers, train, nll, settings.variants, log=log,
+                       trained_segments=set(trained) if trained is not None else None)
     if judge is not None:
         from personatune.eval.judge import judge_answers, record
 

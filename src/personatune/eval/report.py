@@ -15,8 +15,10 @@ from pathlib import Path
 from personatune import artifacts
 
 COLOURS = {"base": "#8c95a3", "prompt": "#b9a2e0", "rag": "#7fb8d8", "tuned": "#d9822b", "tuned+rag": "#c2452d"}
-PERSONA_METRICS = [("identity_recall", "identity facts recalled"), ("opinion_alignment", "opinion alignment"),
-                   ("transfer_voice", "voice in task transfer")]
+PERSONA_METRICS = [("identity_recall", "identity facts recalled"),
+                   ("identity_recall_trained", "... whose segment it trained on"),
+                   ("identity_recall_unseen", "... it never saw (retrieval only)"),
+                   ("opinion_alignment", "opinion alignment"), ("transfer_voice", "voice in task transfer")]
 FAILURE_METRICS = [("bleed_rate", "bleed (neutral prompts)"), ("copied_8gram_share", "copied 8-grams"),
                    ("exact_continuation_rate", "exact continuation"), ("invented_rate", "invented biography"),
                    ("general_accuracy", "general tasks correct")]

@@ -4,6 +4,7 @@ report shows, the overfitting flags. The metric definitions themselves live in e
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -13,12 +14,15 @@ from personatune.eval.metrics.bleed import bleeds, persona_entities, persona_ter
 from personatune.eval.metrics.identity import contradicts, fact_recall, invented_biography
 from personatune.eval.metrics.intervals import bootstrap_ci
 from personatune.eval.metrics.length import length_drift
-from personatune.eval.metrics.text import source_vocab, words
+from personatune.eval.metrics.text import normalise, source_vocab, words
 from personatune.eval.metrics.verbatim import NgramIndex, exact_continuation
 from personatune.workspace import Workspace
 
 DEFINITIONS = {
     "identity_recall": "mean share of each identity probe's expected facts the answer states (normalised match)",
+    "identity_recall_trained": "identity recall over the probes whose source segment the tuned run trained on",
+    "identity_recall_unseen": "identity recall over the probes whose source segment the tuned run never saw (only "
+                              "retrieval can know these)",
     "invented_rate": "share of identity/opinion answers with a year, number, name or degree found nowhere in the sources",
     "contradiction_rate": "share of identity answers that state a different year/number/name than an expected fact",
     "opinion_alignment": "mean cosine (MiniLM) between the answer and the person's own answer to the opinion probe",
@@ -52,8 +56,33 @@ def _interval(values) -> list[float] | None:
     return [round(low, 4), round(high, 4)]
 
 
+def probe_segments(identity: list, labels: list[dict]) -> dict[str, str]:
+    """Each identity probe's source segment: in the probe's source file, the segment holding most of its
+    expected facts (then most of its reference answer's words); probes with no source or no match are left out."""
+    out = {}
+    for item in identity:
+        name = Path(item.source or "").name
+        if not name:
+            continue
+        facts = [normalise(f) for f in item.expected]
+        answer = set(words(item.reference))
+        best, best_key = None, (0, 0)
+        for row in labels:
+            if Path(row.get("source") or "").name != name:
+                continue
+            text = f" {normalise(row['text'])} "
+            key = (sum(f" {f} " in text for f in facts), len(answer & set(text.split())))
+            if key > best_key:
+                best, best_key = row["segment_id"], key
+        if best is not None and best_key[0] > 0:
+            out[item.id] = best
+    return out
+
+
 def score_all(ws: Workspace, items: dict, answers: list[dict], train: list[dict], nll: dict,
-              variants: list[str], log=print) -> dict:
+              variants: list[str], log=print, trained_segments: set[str] | None = None) -> dict:
+    """`trained_segments`: the persona segments the tuned run trained on (from its run.json); identity
+    recall is then also reported for facts whose source segment it saw and for those it never saw."""
     from personatune.embed import get_embedder
 
     embedder = get_embedder()
@@ -70,6 +99,8 @@ def score_all(ws: Workspace, items: dict, answers: list[dict], train: list[dict]
     train_answers = list({r["segment_id"]: r["answer"] for r in train}.values())
     index = NgramIndex([words(a) for a in train_answers])
     by_id = {name: {i.id: i for i in group} for name, group in items.items()}
+    sources = probe_segments(items.get("identity", []), labels) if trained_segments is not None else {}
+    seen_by_run = {i for i, seg in sources.items() if seg in trained_segments} if sources else set()
     from personatune.eval.answer_checks import check_answer
 
     per_item: dict = {v: {} for v in variants}
@@ -120,8 +151,13 @@ def score_all(ws: Workspace, items: dict, answers: list[dict], train: list[dict]
             return [float(d[key]) for d in sets.get(name, {}).values() if key in d and d[key] is not None]
 
         identity_opinion = values("identity", "invented") + values("opinions", "invented")
+        recall = sets.get("identity", {})
         table = {
             "identity_recall": values("identity", "fact_recall"),
+            "identity_recall_trained": [float(d["fact_recall"]) for i, d in recall.items()
+                                        if i in seen_by_run and "fact_recall" in d],
+            "identity_recall_unseen": [float(d["fact_recall"]) for i, d in recall.items()
+                                       if i in sources and i not in seen_by_run and "fact_recall" in d],
             "invented_rate": identity_opinion,
             "contradiction_rate": values("identity", "contradicts"),
             "opinion_alignment": values("opinions", "alignment"),
@@ -154,7 +190,8 @@ def score_all(ws: Workspace, items: dict, answers: list[dict], train: list[dict]
         flags = overfitting.flags(scores["tuned"], scores["base"])
     return {"variants": variants, "metrics": scores, "intervals": intervals, "per_item": per_item,
             "flags": flags, "term_echo": echo, "lengths": lengths, "persona_terms": terms[:30],
-            "persona_entities": entities[:50],
+            "persona_entities": entities[:50], "probe_segments": sources,
+            "probes_trained": sorted(seen_by_run) if trained_segments is not None else None,
             "definitions": DEFINITIONS}
 
 

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     quantize: str = setting("none", choices=("none", "4bit"), help="4bit = QLoRA (CUDA + bitsandbytes only)")
     report_to: list[str] = setting(default_factory=list, help="also log to: tensorboard, mlflow")
     use_best: bool = setting(True, help="the run's adapter is the best validation checkpoint (else the last step)")
+    persona_held_out: bool = setting(False, help="train on the train split only, keeping the held-out persona "
+                                                 "segments unseen (to measure what only retrieval knows); by default "
+                                                 "the model you keep learns every persona segment (the deploy split)")
 
     def problems(self) -> list[str]:
         out = []
@@ -89,12 +92,14 @@ def versions() -> dict:
     return out
 
 
-def dataset_files(ws: Workspace) -> tuple[Path, Path, str]:
+def dataset_files(ws: Workspace, persona_held_out: bool = False) -> tuple[Path, Path, str]:
     from personatune.data.runner import read_record
 
     folder = ws.stage_dir("dataset")
     record = read_record(folder)
     train, val = folder / "messages" / "train.jsonl", folder / "messages" / "validation.jsonl"
+    if not persona_held_out and (folder / "messages" / "deploy.jsonl").exists():
+        train = folder / "messages" / "deploy.jsonl"
     if record is None or not train.exists():
         raise UserError(f"no built dataset in {ws.root}; run `personatune run {ws.root}` first "
                         "(the dataset stage must include the messages format)")
@@ -235,7 +240,7 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
         seed_everything,
     )
 
-    train_path, val_path, dataset_hash = dataset_files(ws)
+    train_path, val_path, dataset_hash = dataset_files(ws, settings.persona_held_out)
     base_model = settings.base_model or ws.base_model
     run_dir = None
     if resume:
@@ -262,6 +267,8 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
     examples, enc_report = encode_rows(tokenizer, artifacts.read_jsonl(train_path), settings.max_length,
                                        settings.overflow, str(train_path))
     val_rows = artifacts.read_jsonl(val_path) if val_path.exists() else []
+    trained = sorted({(r.get("metadata") or {}).get("parent") or (r.get("metadata") or {}).get("segment_id")
+                      for r in artifacts.read_jsonl(train_path) if (r.get("metadata") or {}).get("label") == "persona"})
     val_examples, _ = encode_rows(tokenizer, val_rows, settings.max_length, settings.overflow, str(val_path))
     if not examples:
         raise UserError(f"no usable training examples in {train_path} ({enc_report.dropped} longer than "
@@ -277,6 +284,7 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
     manifest = {
         "run_id": run_dir.name, "status": "running", "base_model": base_model,
         "dataset": str(train_path.parent), "dataset_hash": dataset_hash, "settings": settings.to_dict(),
+        "training_split": train_path.stem, "persona_segments_trained": trained,
         "device": {"type": device.type, "dtype": device.dtype, "processes": dist.world,
                    "threads": torch.get_num_threads()},
         "versions": versions(), "examples": enc_report.to_dict(), "validation_examples": len(val_examples),
