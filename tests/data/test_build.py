@@ -90,8 +90,20 @@ def test_split_is_deterministic_for_a_seed_and_changes_with_it():
 def test_auto_ratio_brings_persona_to_the_same_order_of_magnitude():
     # 3 persona vs 200 instructional segments of equal length: 0.1 * 200 / 3 -> 7x
     rows = [r for r in make_rows(n_instr=200, n_persona=3)]
-    ratio, why, warnings = choose_ratio(rows, Settings(ratio="auto"))
+    ratio, why, warnings = choose_ratio(rows, Settings(ratio="auto", auto_target=0.1))
     assert ratio == 7 and "auto" in why and not warnings
+
+
+def test_the_default_ratio_follows_the_archive_and_a_fixed_one_that_overwhelms_is_said_loudly():
+    assert Settings().ratio == "auto"
+    memoir = make_rows(n_instr=73, n_persona=27)  # a memoir the labeller finds 27% persona
+    ratio, _, warnings = choose_ratio(memoir, Settings())
+    assert ratio == 1 and not warnings
+    ratio, _, warnings = choose_ratio(memoir, Settings(ratio="10"))
+    assert any(w.startswith("OVERWHELMS: 10x") and "would be 1x" in w for w in warnings)
+    lectures = make_rows(n_instr=98, n_persona=2)  # a 2% lecture archive gets the cap
+    ratio, _, warnings = choose_ratio(lectures, Settings())
+    assert ratio == 10 and not any("OVERWHELMS" in w for w in warnings)
 
 
 def test_auto_ratio_is_capped_with_a_warning():

@@ -45,6 +45,15 @@ def test_eval_writes_every_metric_per_variant(evaluated):
     assert {f["flag"] for f in result["flags"]} >= {"bleed", "verbatim", "task_collapse"}
     assert all(set(f) >= {"fired", "value", "threshold", "advice"} for f in result["flags"])
     assert result["definitions"]["bleed_rate"]
+    # the run people keep trained on every persona segment; eval knows which facts it saw
+    record = json.loads((run_dir / "run.json").read_text())
+    build_report = json.loads((ws.stage_dir("build") / "report.json").read_text())
+    assert record["training_split"] == "deploy"
+    assert len(record["persona_segments_trained"]) == build_report["deploy"]["persona_segments"] \
+        == build_report["deploy"]["of_persona_segments"]
+    assert result["probe_segments"] and set(result["probes_trained"]) == set(result["probe_segments"])
+    assert result["metrics"]["tuned"]["identity_recall_trained"] is not None
+    assert "identity_recall_unseen" not in result["metrics"]["tuned"]
 
 
 def test_eval_keeps_every_answer_with_its_passages(evaluated):

@@ -369,3 +369,20 @@ def test_thresholds_validate():
         Thresholds(length_factor=0.5)
     with pytest.raises(UserError, match="bleed_rate"):
         Thresholds(bleed_rate=-1)
+
+
+def test_a_probe_is_traced_to_the_segment_that_holds_its_facts():
+    from personatune.eval.evaluate import Item
+    from personatune.eval.score import probe_segments
+
+    labels = [
+        {"segment_id": "a-0", "source": "/x/videos/ten years.vtt", "text": "Welcome back to the channel."},
+        {"segment_id": "a-1", "source": "/x/videos/ten years.vtt",
+         "text": "I was born in Gdańsk, in Poland, and my grandfather Henryk built boats."},
+        {"segment_id": "b-1", "source": "/x/blog/other.md", "text": "Gdańsk, Poland: a trip report."},
+    ]
+    born = Item("identity", "identity-01", "Where were you born?", ["Gdansk", "Poland"], "I was born in Gdańsk.",
+                "videos/ten years.vtt")
+    nowhere = Item("identity", "identity-02", "What is your dog called?", ["Biscuit"], "Biscuit.", "videos/ten years.vtt")
+    unsourced = Item("identity", "identity-03", "Where were you born?", ["Gdansk"], "Gdańsk.", "")
+    assert probe_segments([born, nowhere, unsourced], labels) == {"identity-01": "a-1"}
