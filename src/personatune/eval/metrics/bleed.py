@@ -47,35 +47,51 @@ def persona_terms(persona_texts: Iterable[str], other_texts: Iterable[str], top:
     return [term for _, term in sorted(scored)[:top]]
 
 
-_CAPITALISED = re.compile(r"(?<![.!?:\n\"“(]\s)(?<![.!?:\n\"“(])\b([A-ZÀ-ÖØ-Þ][\w'’-]*[^\W\d_])")
+_NAME_RUN = re.compile(r"\b[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ][\w’'-]*(?:\s+(?:of\s+|de\s+)?[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ][\w’'-]*)*")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;\"“(\n]|\s-)\s*$")
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 _NOT_NAMES = frozenset(normalise(w) for w in (
-    "I January February March April May June July August September October November December Monday Tuesday "
+    "January February March April May June July August September October November December Monday Tuesday "
     "Wednesday Thursday Friday Saturday Sunday English OK Okay Mr Mrs Ms Dr").split())
+
+
+def _names(text: str, lower: set[str]) -> set[str]:
+    """Runs of capitalised words inside a sentence ("Lake Superior College", "Duluth", "Biscuit"), never
+    at a sentence start, never "I'm"-style forms; a single word only if the archive never writes it in
+    lower case (so "Shop" in a title is not a name)."""
+    out = set()
+    for match in _NAME_RUN.finditer(text):
+        phrase = re.sub(r"['’]s$", "", match.group(0))
+        parts = phrase.split()
+        if _SENTENCE_START.search(text[:match.start()]) or parts[0].startswith(("I'", "I’")):
+            parts = parts[1:]  # the first word is capitalised for the sentence, not for a name
+        if not parts:
+            continue
+        if len(parts) == 1 and (parts[0].lower() in lower or len(parts[0]) < 3):
+            continue
+        name = normalise(" ".join(parts))
+        if name and name not in _NOT_NAMES:
+            out.add(name)
+    return out
 
 
 def persona_entities(persona_texts: Iterable[str], all_texts: Iterable[str], facts: Iterable[str] = ()) -> list[str]:
     """The person's own names, places and specific facts, normalised: what a neutral answer must not bring up.
 
-    - names: words written capitalised inside a sentence in the persona segments ("Duluth", "Henryk",
-      "Biscuit") that the archive never writes in lower case (so "Shop" in a title is not a name);
+    - names: runs of capitalised words inside a sentence in the persona segments (see `_names`);
     - years (1800-2099) in the persona segments;
     - the probes' expected facts that are names, numbers of four digits, or phrases of two or more
       content words ("wooden fishing boats"); one common word ("fourteen", "two years") is not.
     """
     lower: set[str] = set()
     for text in all_texts:
-        lower.update(w for w in re.findall(r"\b[a-zà-ÿ][\w'’-]*", text))
+        lower.update(re.findall(r"\b[a-zà-ÿ][\w'’-]*", text))
     found: set[str] = set()
     for text in persona_texts:
-        for match in _CAPITALISED.finditer(text):
-            word = match.group(1)
-            if word.lower() not in lower and normalise(word) not in _NOT_NAMES and len(word) >= 3:
-                found.add(normalise(word))
+        found |= _names(text, lower)
         found.update(_YEAR.findall(text))
     for fact in facts:
-        tokens = words(fact)
-        content = [t for t in tokens if _is_term(t)]
+        content = [t for t in words(fact) if _is_term(t)]
         if _YEAR.fullmatch(fact.strip()) or len(content) >= 2 or (content and fact[:1].isupper()
                                                                     and normalise(fact) not in _NOT_NAMES):
             found.add(normalise(fact))
