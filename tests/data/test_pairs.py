@@ -268,3 +268,20 @@ def test_openai_backend_against_personatune_serve_with_the_real_model(example_bu
         questions = backend.propose({"segment_id": "s", "label": "persona", "text": ANSWER}, 3, attempt=0)
     assert isinstance(questions, list) and all(isinstance(q, str) and q.strip() for q in questions)
     assert 1 <= len(questions) <= 3  # the model wrote something; the stage checks it like any answer
+
+
+def test_a_persona_segment_nothing_was_asked_about_still_reaches_training(example_ws, tmp_path, monkeypatch):
+    from personatune.data import pairs
+    from personatune.data.template_questions import TemplateBackend
+
+    # the writer finds nothing to ask about one persona segment (s1) and everything about the others
+    original = TemplateBackend.propose
+    monkeypatch.setattr(TemplateBackend, "propose",
+                        lambda self, seg, n, attempt: [] if seg["segment_id"] == "s1" else original(self, seg, n, attempt))
+    report, rows, log = run_stage(example_ws, tmp_path, None, fact_pairs=0)
+    by_id = {r["segment_id"]: r for r in rows}
+    assert by_id["s1"]["questions"] == [pairs.PLAIN_PERSONA_QUESTIONS["background"]]
+    assert report["persona_plain_question"] == 1
+    assert any("1 persona segments got only their subtype's plain question" in line for line in log)
+    # an instructional segment nothing was asked about is not given a made-up question
+    assert all(r["questions"] != [q] for r in rows if r["label"] != "persona" for q in pairs.PLAIN_PERSONA_QUESTIONS.values())

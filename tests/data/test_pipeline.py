@@ -120,7 +120,7 @@ def test_cli_runs_stages_and_reports_user_errors_in_one_line(tmp_path, capsys):
     assert "is not a personatune workspace" in capsys.readouterr().err
     assert main(["config", str(ws)]) == 0
     out = capsys.readouterr().out
-    assert "target_tokens: 140" in out and "ratio: '10'" in out
+    assert "target_tokens: 140" in out and "ratio: 'auto'" in out
 
 
 def test_every_stage_has_a_documented_settings_dataclass():

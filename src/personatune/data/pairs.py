@@ -29,7 +29,7 @@ from personatune.errors import UserError
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
-VERSION = 2
+VERSION = 3  # 3: a persona segment no question was written for gets its subtype's plain question
 _REQUEST = re.compile(r"^(?:tell me|explain|describe|walk me through|give me|share|talk about|help me)\b", re.I)
 _WORDS = re.compile(r"[a-z0-9']+")
 
@@ -293,13 +293,19 @@ def run(ctx: StageContext, settings: Settings) -> dict:
             break
     # A segment none of whose questions finds it (its twin says the same) keeps its best well-formed one: its
     # words still belong in training. Counted, not hidden.
-    unfound = 0
+    unfound, plain = 0, 0
     for i in range(len(segments)):
         if not accepted[i]:
             fallback = next((r["question"] for r in rejected[i] if r.get("round_trip")), None)
             if fallback:
                 accepted[i].append(fallback)
                 unfound += 1
+            elif segments[i]["label"] == "persona":
+                # A persona segment the writer found nothing to ask about would never be trained: the model
+                # would not learn this part of who the person is. Its subtype's plain question fits it.
+                accepted[i].append(PLAIN_PERSONA_QUESTIONS.get(segments[i].get("subtype") or "story",
+                                                               PLAIN_PERSONA_QUESTIONS["story"]))
+                plain += 1
     rows = []
     for i, seg in enumerate(segments):
         rows.append({**{k: seg.get(k) for k in ("segment_id", "doc_id", "key", "source", "title", "format", "start",
@@ -316,6 +322,9 @@ def run(ctx: StageContext, settings: Settings) -> dict:
     if short:
         ctx.log(f"  {len(short)} segments got fewer than {n} valid questions ({len(none)} got none); "
                 "see report.json `short_segments`")
+    if plain:
+        ctx.log(f"  {plain} persona segments got only their subtype's plain question (the writer found nothing "
+                "to ask; report.json `persona_plain_question`)")
     if unfound:
         ctx.log(f"  {unfound} segments kept one question that does not find them (no question did; "
                 "report.json `kept_without_round_trip`)")
@@ -324,8 +333,17 @@ def run(ctx: StageContext, settings: Settings) -> dict:
     return {"backend": settings.backend, "segments": len(segments), "contrastive_pairs": len(contrastive),
             "fact_pairs": len(facts), "questions": sum(len(r["questions"]) for r in rows),
             "rejected": sum(checks.reasons.values()), "rejected_by_reason": dict(checks.reasons),
-            "checks": checks.report(), "kept_without_round_trip": unfound, "short_segments": short,
+            "checks": checks.report(), "kept_without_round_trip": unfound, "persona_plain_question": plain, "short_segments": short,
             "segments_without_questions": none}
+
+
+PLAIN_PERSONA_QUESTIONS = {
+    "background": "Can you tell me a bit about your background?",
+    "story": "What's a story from your own life that you like to tell?",
+    "opinion": "What's an opinion of yours that people might not expect?",
+    "working_style": "How do you like to work?",
+    "values": "What matters most to you in your work?",
+}
 
 
 def _watch_writer(proposals: list[str], seg: dict, empty: int, accepted: list[list[str]], settings: Settings) -> int:
