@@ -39,6 +39,7 @@ def test_sweep_trains_evaluates_recommends_and_restores(example_ws, capsys):  # 
     run_pipeline(ws, log=lambda _: None)
     # The rows themselves, not the folder hash: report.json records how many seconds the stage took.
     own_train = artifacts.sha256_file(ws.stage_dir("build") / "train.jsonl")
+    own_ratio = read_record(ws.stage_dir("build"))["settings"]["ratio"]
     code = main(["sweep", str(ws.root), "--ratios", "1,3", "--gen", "temperature=0,0.8",
                  "--train-set", "max_steps=1", "--train-set", "batch_size=4", "--train-set", "max_length=160",
                  "--train-set", "eval_every=0", "--train-set", "save_every=0", "--train-set", "warmup_steps=0",
@@ -56,5 +57,5 @@ def test_sweep_trains_evaluates_recommends_and_restores(example_ws, capsys):  # 
     runs = {p.name: json.loads((p / "run.json").read_text()) for p in (ws.root / "runs").iterdir()}
     assert sorted(r["sweep"]["ratio"] for r in runs.values()) == [1, 3]
     assert artifacts.sha256_file(ws.stage_dir("build") / "train.jsonl") == own_train  # its own ratio is back
-    assert read_record(ws.stage_dir("build"))["settings"]["ratio"] == "10"
+    assert read_record(ws.stage_dir("build"))["settings"]["ratio"] == own_ratio == "auto"
     assert "recommended ratio" in capsys.readouterr().out
