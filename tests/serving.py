@@ -46,3 +46,38 @@ class StaticFolder(ThreadingHTTPServer):
 
         super().__init__(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server_address[1]}/"
+
+
+class ChatEndpoint(ThreadingHTTPServer):
+    """An OpenAI-compatible chat endpoint on a free loopback port. `reply(body)` gives the assistant's
+    content, or (HTTP status, raw bytes) to answer something else; every request body is kept."""
+
+    def __init__(self, reply):
+        import json
+        from http.server import BaseHTTPRequestHandler
+
+        self.requests: list[dict] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server naming
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.requests.append(body)
+                answer = reply(body)
+                if isinstance(answer, tuple):
+                    status, payload = answer
+                    if status != 200:
+                        self.send_error(status, payload.decode())
+                        return
+                else:
+                    payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": answer}}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}/v1"

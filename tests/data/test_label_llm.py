@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
 import pytest
+from serving import ChatEndpoint, running
 
 from personatune.data.label import Settings, auto_label
 from personatune.data.label_llm import llm_pass, parse_answer
@@ -21,40 +20,22 @@ NARRATION = ("Now I take the plane and set the iron so it takes a thin shaving. 
              "I check it with the square again before the glue-up.")
 
 
-class Endpoint(ThreadingHTTPServer):
+def Endpoint(mode: str) -> ChatEndpoint:  # noqa: N802 - reads as the server it makes
     """Answers as told: `good` labels by content, `garbage` refuses, `flaky` answers the first ask of
     each segment with prose and the second with JSON."""
+    def reply(body: dict) -> str:
+        passage = body["messages"][0]["content"].split("Passage:")[1]  # the passage, not the definition
+        if "grew up" in passage:
+            verdict = {"label": "persona", "subtype": "background", "reason": "where they grew up"}
+        elif "Now I take the plane" in passage:
+            verdict = {"label": "instructional", "subtype": None, "reason": "narrates the work"}
+        else:
+            verdict = {"label": "instructional", "subtype": None, "reason": "teaches a cut"}
+        if mode == "garbage" or (mode == "flaky" and body["temperature"] == 0.0):
+            return "As an AI language model I cannot label this."
+        return f"Sure! Here is the label:\n```json\n{json.dumps(verdict)}\n```"
 
-    def __init__(self, mode: str):
-        self.mode, self.requests = mode, []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server naming
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                prompt = body["messages"][0]["content"].split("Passage:")[1]  # the passage, not the definition
-                server.requests.append(body)
-                if "grew up" in prompt:
-                    verdict = {"label": "persona", "subtype": "background", "reason": "where they grew up"}
-                elif "Now I take the plane" in prompt:
-                    verdict = {"label": "instructional", "subtype": None, "reason": "narrates the work"}
-                else:
-                    verdict = {"label": "instructional", "subtype": None, "reason": "teaches a cut"}
-                content = f"Sure! Here is the label:\n```json\n{json.dumps(verdict)}\n```"
-                if server.mode == "garbage" or (server.mode == "flaky" and body["temperature"] == 0.0):
-                    content = "As an AI language model I cannot label this."
-                payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args):
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server_address[1]}/v1"
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+    return ChatEndpoint(reply)
 
 
 def rows(texts):
@@ -75,8 +56,7 @@ def test_answers_pass_the_same_checks_as_every_label():
 
 
 def test_llm_labels_every_segment_and_resumes_from_its_cache(tmp_path):
-    server = Endpoint("good")
-    try:
+    with running(Endpoint("good")) as server:
         settings = Settings(backend="openai", openai_base_url=server.url, openai_model="m")
         ws = SimpleNamespace(name="Ada", root=tmp_path / "ws")
         labelled = rows([STORY, LESSON, NARRATION])
@@ -89,31 +69,23 @@ def test_llm_labels_every_segment_and_resumes_from_its_cache(tmp_path):
         asked = len(server.requests)
         llm_pass(rows([STORY, LESSON, NARRATION]), settings, ws, log=lambda _: None)
         assert len(server.requests) == asked  # every answer came from DIR/cache/labels.jsonl
-    finally:
-        server.shutdown()
 
 
 def test_an_unusable_answer_is_asked_again_then_the_classifier_stays(tmp_path):
-    server = Endpoint("flaky")
-    try:
+    with running(Endpoint("flaky")) as server:
         settings = Settings(backend="openai", openai_base_url=server.url, openai_model="m")
         labelled = rows([STORY, LESSON])
         counts = llm_pass(labelled, settings, SimpleNamespace(name="Ada", root=tmp_path), log=lambda _: None)
         assert counts["unusable"] == 0 and len(server.requests) == 4  # each asked twice, the second answer used
-    finally:
-        server.shutdown()
 
 
 def test_an_endpoint_that_answers_garbage_or_is_down_is_one_line(tmp_path):
-    server = Endpoint("garbage")
-    try:
+    with running(Endpoint("garbage")) as server:
         settings = Settings(backend="openai", openai_base_url=server.url, openai_model="m")
         with pytest.raises(UserError, match="gave no usable label for 5 segments in a row") as caught:
             llm_pass(rows([STORY, LESSON, NARRATION, STORY + " Again.", LESSON + " Again.", NARRATION + " Again."]),
                      settings, SimpleNamespace(name="Ada", root=tmp_path), log=lambda _: None)
         assert "\n" not in str(caught.value)
-    finally:
-        server.shutdown()
     down = Settings(backend="openai", openai_base_url="http://127.0.0.1:9/v1", openai_model="m", openai_timeout=2)
     with pytest.raises(UserError, match="cannot reach label endpoint .* check label.openai_base_url"):
         llm_pass(rows([STORY]), down, SimpleNamespace(name="Ada", root=tmp_path / "b"), log=lambda _: None)

@@ -6,6 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from serving import ChatEndpoint
 
 from personatune.data.pairs import Settings, contrastive_rows, lexical_problem, load_probes
 from personatune.data.questions import OpenAIBackend, parse_lines
@@ -138,41 +139,23 @@ GOOD = {"s0": "Where were you born?\nWhat did your grandfather build in Gdansk?\
         "s4": "What is a blast gate?\nWhere do blast gates go?\nWhat does a dust collection duct need?"}
 
 
-class Endpoint(ThreadingHTTPServer):
-    """An OpenAI-compatible chat endpoint on a loopback port that answers as told: `mode` is good,
-    garbage, notjson, slow or fail_after:N."""
+def Endpoint(mode: str = "good") -> ChatEndpoint:  # noqa: N802 - reads as the server it makes
+    """An OpenAI-compatible chat endpoint that answers as told: `mode` is good, garbage, notjson, slow or
+    fail_after:N."""
+    def reply(body: dict):
+        prompt = body["messages"][0]["content"]
+        if mode.startswith("fail_after:") and len(endpoint.requests) > int(mode.split(":")[1]):
+            return 500, b"model crashed"
+        if mode == "slow":
+            import time
+            time.sleep(1.5)
+        if mode == "notjson":
+            return 200, b"<html>502 Bad Gateway</html>"
+        sid = next((k for k in GOOD if _text_of(k) in prompt), None)
+        return "As an AI language model I cannot help." if mode == "garbage" else GOOD[sid]
 
-    def __init__(self, mode: str = "good"):
-        self.mode, self.requests = mode, []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server naming
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                prompt = body["messages"][0]["content"]
-                server.requests.append(prompt)
-                if server.mode.startswith("fail_after:") and len(server.requests) > int(server.mode.split(":")[1]):
-                    self.send_error(500, "model crashed")
-                    return
-                if server.mode == "slow":
-                    import time
-                    time.sleep(1.5)
-                if server.mode == "notjson":
-                    payload = b"<html>502 Bad Gateway</html>"
-                else:
-                    sid = next((k for k, v in GOOD.items() if _text_of(k) in prompt), None)
-                    content = "As an AI language model I cannot help." if server.mode == "garbage" else GOOD[sid]
-                    payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args):
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server_address[1]}/v1"
+    endpoint = ChatEndpoint(reply)
+    return endpoint
 
 
 def _text_of(segment_id: str) -> str:

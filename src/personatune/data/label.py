@@ -237,12 +237,14 @@ def auto_label(segments: list[dict], settings: Settings, human_persona: list[dic
 
     `decisions` maps segment ids to human labels of this archive: the classifier adapts to them first.
     """
-    from personatune.data import label_model, pos
+    from personatune.data import label_model
 
     features = [lexical_features(s["text"]) for s in segments]
     cues = cue_pass(segments, features, settings, human_persona, embedder, log)
     texts = [s["text"] for s in segments]
-    x = label_model.features(texts, features, [c[0] for c in cues], [c[0] >= settings.cue_threshold for c in cues])
+    sequences = label_model.shape_sequences(texts)
+    x = label_model.features(texts, features, [c[0] for c in cues], [c[0] >= settings.cue_threshold for c in cues],
+                             sequences)
     model = label_model.shipped()
     if decisions:
         index = [i for i, s in enumerate(segments) if s["segment_id"] in decisions]
@@ -250,7 +252,6 @@ def auto_label(segments: list[dict], settings: Settings, human_persona: list[dic
         model = label_model.adapt(model, x[index], y, settings.adapt_strength)
         log(f"  classifier adapted to {len(index)} human decisions of this archive")
     probability = model.predict(x)
-    tagger = pos.load()
     out = []
     for i, (seg, feat) in enumerate(zip(segments, features)):
         words = len(seg["text"].split())
@@ -262,7 +263,7 @@ def auto_label(segments: list[dict], settings: Settings, human_persona: list[dic
             reason = f"said by {seg.get('speaker')}, another voice: never persona, never an answer"
         elif (by_model or by_cues) and words >= settings.min_words:
             label = "persona"
-            sequence = label_model.shape_sequence(tagger.tag(seg["text"]))
+            sequence = sequences[i]
             subtype = _subtype(feat, p_kind, sequence)
             said = ", ".join(f"'{h}'" for h in feat["hits"]) or "none"
             shape = ", ".join(model.why(x[i], sequence)) or "none"

@@ -60,12 +60,18 @@ def dense_features(text: str, cues: dict, cue_score: float, cue_persona: bool) -
             math.log(words) / 5, cue_score, float(cue_persona)]
 
 
-def features(texts: list[str], cues: list[dict], cue_scores: list[float], cue_persona: list[bool]) -> np.ndarray:
-    """One row per text: hashed shape n-gram rates (log scale), then the dense features (DENSE)."""
+def shape_sequences(texts: list[str]) -> list[list[str]]:
     tagger = pos.load()
+    return [shape_sequence(tagger.tag(text)) for text in texts]
+
+
+def features(texts: list[str], cues: list[dict], cue_scores: list[float], cue_persona: list[bool],
+             sequences: list[list[str]] | None = None) -> np.ndarray:
+    """One row per text: hashed shape n-gram rates (log scale), then the dense features (DENSE).
+    `sequences`: the texts' `shape_sequences`, when the caller has them already."""
+    sequences = sequences if sequences is not None else shape_sequences(texts)
     out = np.zeros((len(texts), HASH_DIM + len(DENSE)), dtype=np.float32)
-    for row, text in enumerate(texts):
-        sequence = shape_sequence(tagger.tag(text))
+    for row, (text, sequence) in enumerate(zip(texts, sequences)):
         if sequence:
             slots = np.bincount([_slot(g) for g in grams(sequence)], minlength=HASH_DIM)
             out[row, :HASH_DIM] = np.log1p(slots * (100.0 / len(sequence)))
