@@ -126,3 +126,44 @@ def atomic_dir(final: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+class KeyedLog:
+    """Results already computed, by key: an append-only JSON-lines file, one `{"key", "value"}` per line.
+
+    Each line is flushed to disk as it is written, so a crash, a timeout or Ctrl-C loses at most the
+    line being written; a line cut short is skipped on reading and computed again.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.entries: dict[str, Any] = {}
+        if self.path.exists():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    entry = json.loads(line)
+                    self.entries[entry["key"]] = entry["value"]
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.entries
+
+    def __getitem__(self, key: str) -> Any:
+        return self.entries[key]
+
+    def put_many(self, items: Iterable[tuple[str, Any]]) -> None:
+        lines = []
+        for key, value in items:
+            self.entries[key] = value
+            lines.append(json.dumps({"key": key, "value": value}, ensure_ascii=False) + "\n")
+        if not lines:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.writelines(lines)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def put(self, key: str, value: Any) -> None:
+        self.put_many([(key, value)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -72,6 +73,50 @@ def test_report_has_plots_and_examples(evaluated):
     page = (folder / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 3
     assert "Overfitting signs" in page and "Where were you born?" in page and "the person's answer" in page
+
+
+def test_a_second_eval_generates_only_what_changed(evaluated):
+    from personatune.eval.evaluate import Settings, evaluate
+    from personatune.train.runs import Settings as TrainSettings
+    from personatune.train.runs import train
+
+    ws, run_dir, folder = evaluated
+    first = json.loads((folder / "eval.json").read_text())
+    settings = Settings(**first["settings"])
+    again = evaluate(ws, run_dir.name, settings, log=quiet)
+    record = json.loads((again / "eval.json").read_text())
+    assert record["answer_cache"]["computed"] == 0  # same weights, prompts, settings: nothing generated again
+    assert (again / "answers.jsonl").read_text() == (folder / "answers.jsonl").read_text()
+    assert record["metrics"] == first["metrics"]
+
+    changed = {**first["settings"], "repetition_penalty": 1.05, "variants": ["base"]}
+    counts = json.loads((evaluate(ws, run_dir.name, Settings(**changed), log=quiet) / "eval.json").read_text())
+    assert counts["answer_cache"]["answers"] == {"base": {"reused": 0, "generated": 31 + 10 + 10 + 2 + 4}}
+
+    retrained = train(ws, TrainSettings(max_steps=1, batch_size=4, max_length=160, eval_every=0, save_every=0,
+                                        warmup_steps=0, seed=8, learning_rate=5e-3), log=quiet, progress=False)
+    try:
+        after = evaluate(ws, retrained.name, settings, log=quiet)
+        counts = json.loads((after / "eval.json").read_text())["answer_cache"]["answers"]
+    finally:  # later tests share the workspace and its latest run
+        shutil.rmtree(retrained)
+    assert counts["base"]["generated"] == 0 and counts["rag"]["generated"] == 0 and counts["base"]["reused"] > 0
+    assert counts["tuned"]["reused"] == 0 and counts["tuned"]["generated"] > 0  # new weights: a miss
+
+
+def test_quick_eval_asks_the_documented_subset(evaluated, capsys):
+    from personatune.eval.evaluate import QUICK, Settings, evaluate
+
+    ws, run_dir, folder = evaluated
+    lines: list[str] = []
+    quick = evaluate(ws, run_dir.name, Settings(variants=["tuned"], model="adapter", max_new_tokens=12,
+                                                quick=True, batch_size=16), log=lines.append)
+    rows = [json.loads(line) for line in (quick / "answers.jsonl").read_text().splitlines()]
+    per_set = {name: sum(1 for r in rows if r["set"] == name) for name in QUICK}
+    assert per_set == QUICK  # the example has more of each than the quick subset asks
+    table = "\n".join(lines)
+    assert "metric (95% interval)" in table and "identity_recall" in table and "[" in table
+    assert "quick subset" in table
 
 
 def test_unknown_variant_is_one_clear_error(example_built):

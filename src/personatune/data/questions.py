@@ -9,7 +9,6 @@ or Ctrl-C asks only for what is not answered yet.
 from __future__ import annotations
 
 import json
-import os
 import re
 
 from personatune.data.chat_endpoint import complete
@@ -103,20 +102,14 @@ class LocalBackend:
 
 
 class ProposalCache:
-    """What a model answered, per (writer, segment text, count, round): an append-only JSON-lines file that
-    survives a crash mid-stage, so a rerun resumes instead of asking again."""
+    """What a model answered, per (writer, segment text, count, round), in an append-only `KeyedLog`
+    that survives a crash mid-stage, so a rerun resumes instead of asking again."""
 
     def __init__(self, path, writer: dict):
-        self.path = path
+        from personatune.artifacts import KeyedLog
+
+        self.log = KeyedLog(path)
         self.writer = json.dumps(writer, sort_keys=True)
-        self.entries: dict[str, list[str]] = {}
-        if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    entry = json.loads(line)
-                    self.entries[entry["key"]] = entry["questions"]
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    continue  # a line cut short by a crash: ask again
 
     def key(self, segment: dict, n: int, attempt: int) -> str:
         from personatune.artifacts import sha256_text
@@ -131,15 +124,7 @@ class ProposalCache:
 
             def propose(self, segment: dict, n: int, attempt: int) -> list[str]:
                 key = cache.key(segment, n, attempt)
-                if key not in cache.entries:
-                    cache.put(key, backend.propose(segment, n, attempt))
-                return cache.entries[key]
+                if key not in cache.log:
+                    cache.log.put(key, backend.propose(segment, n, attempt))
+                return cache.log[key]
         return Cached()
-
-    def put(self, key: str, questions: list[str]) -> None:
-        self.entries[key] = questions
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"key": key, "questions": questions}, ensure_ascii=False) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())

@@ -10,7 +10,10 @@ Variants answer the same prompts side by side:
 
 Persona sets (identity, opinions) go to every variant; task sets (general instructions, neutral
 prompts for bleed, task transfer in voice, training questions for verbatim recall) go to `base`
-and `tuned`, the comparison they exist for. Generation is greedy and batched. Results:
+and `tuned`, the comparison they exist for. Generation is greedy and batched; answers and likelihoods
+already computed in this workspace are reused (`answer_cache`), so after retraining only the tuned
+variants are generated. `--quick` asks a fixed, documented subset (`QUICK`) and every metric is
+printed with its 95% interval, so a difference inside the noise shows as one. Results:
 
     DIR/eval/<eval-id>/eval.json       every metric per variant, intervals, flags, timings
     DIR/eval/<eval-id>/answers.jsonl   every answer (also what `personatune rate` shows)
@@ -35,6 +38,9 @@ VARIANTS = ("base", "prompt", "rag", "tuned", "tuned+rag")
 PERSONA_SETS = ("identity", "opinions")
 TASK_SETS = ("general", "neutral", "transfer", "verbatim")
 TASK_VARIANTS = ("base", "tuned")
+# `--quick`: at most this many prompts per set, a seeded sample (general and neutral keep their
+# category balance). About a third of the full suite's answers, the slow long-prompt ones included.
+QUICK = {"identity": 12, "opinions": 6, "general": 20, "neutral": 20, "transfer": 4, "verbatim": 8}
 
 
 @dataclass
@@ -51,6 +57,10 @@ class Settings(BaseSettings):
     verbatim_tokens: int = setting(192, help="tokens per verbatim answer: room for a training-length answer")
     nll_rows: int = setting(32, help="held-out instructional pairs scored for likelihood (a seeded sample)")
     seed: int = setting(0, help="sampling of prompts")
+    quick: bool = setting(False, help="a documented subset per set (identity 12, opinions 6, general 20, neutral "
+                          "20, transfer 4, verbatim 8): minutes instead of ~8, with wider intervals")
+    cache: bool = setting(True, help="reuse answers and likelihoods already computed in this workspace "
+                          "(DIR/cache/eval_answers.jsonl; keyed by weights, prompt, settings, backend)")
     judge_url: str = setting("", help="OpenAI-compatible endpoint of an optional LLM judge, e.g. "
                              "http://127.0.0.1:8080/v1 (empty: off)")
     judge_model: str = setting("", help="model name the judge endpoint serves")
@@ -121,25 +131,40 @@ def build_items(ws: Workspace, settings: Settings, train: list[dict], heldout: l
     from personatune.eval import evalsets
 
     rng = random.Random(settings.seed)
+    size = {"general": settings.general, "neutral": settings.neutral, "transfer": settings.transfer,
+            "verbatim": settings.verbatim}
+    if settings.quick:
+        size = {name: min(n, QUICK[name]) for name, n in size.items()}
     identity, opinions = _probes(ws, heldout)
     if not identity and not opinions:
         raise UserError(f"no probes file and no held-out persona segments in {ws.root}; add `probes:` to "
                         "persona.yaml or label more persona segments")
+    if settings.quick:
+        identity, opinions = (_subset(identity, QUICK["identity"], settings.seed),
+                              _subset(opinions, QUICK["opinions"], settings.seed))
     general = [Item("general", g.id, g.prompt, reference=g.reference, check=g.check)
-               for g in evalsets.balanced(evalsets.load_general(), settings.general)]
-    neutral = [Item("neutral", g.id, g.prompt) for g in evalsets.balanced(evalsets.load_neutral(), settings.neutral)]
+               for g in evalsets.balanced(evalsets.load_general(), size["general"])]
+    neutral = [Item("neutral", g.id, g.prompt) for g in evalsets.balanced(evalsets.load_neutral(), size["neutral"])]
     topics = _titles(train + heldout) or [ws.name]
-    transfer = [Item("transfer", p.id, p.prompt) for p in evalsets.transfer_prompts(topics, settings.transfer,
+    transfer = [Item("transfer", p.id, p.prompt) for p in evalsets.transfer_prompts(topics, size["transfer"],
                                                                                     seed=settings.seed)]
     persona_rows = [r for r in train if r.get("label") == "persona" and r.get("kind") == "segment"]
     by_segment: dict[str, dict] = {}
     for row in persona_rows:
         by_segment.setdefault(row["segment_id"], row)
-    picked = rng.sample(sorted(by_segment), min(settings.verbatim, len(by_segment)))
+    picked = rng.sample(sorted(by_segment), min(size["verbatim"], len(by_segment)))
     verbatim = [Item("verbatim", f"verbatim-{sid}", by_segment[sid]["question"], reference=by_segment[sid]["answer"],
                      source=by_segment[sid].get("source", "")) for sid in picked]
     return {"identity": identity, "opinions": opinions, "general": general, "neutral": neutral,
             "transfer": transfer, "verbatim": verbatim}
+
+
+def _subset(items: list[Item], n: int, seed: int) -> list[Item]:
+    """A seeded sample of `n` items, kept in their order."""
+    if len(items) <= n:
+        return items
+    keep = set(random.Random(seed).sample(range(len(items)), n))
+    return [item for k, item in enumerate(items) if k in keep]
 
 
 def _toggles(variant: str):
@@ -165,7 +190,8 @@ def _engines(ws: Workspace, run_dir: Path, settings: Settings, variants: list[st
 
 def evaluate(ws: Workspace, run_id: str | None = None, settings: Settings | None = None, log=print) -> Path:
     """Run the suite; returns the eval folder."""
-    from personatune.eval.score import score_all
+    from personatune.eval.answer_cache import AnswerCache
+    from personatune.eval.score import metric_lines, score_all
     from personatune.persona.prompting import Persona
     from personatune.runtime.generation import Settings as GenSettings
     from personatune.runtime.hf_engine import HFEngine
@@ -187,6 +213,7 @@ def evaluate(ws: Workspace, run_id: str | None = None, settings: Settings | None
         judge.check()
         log(f"judge: {judge.model} at {judge.base_url}")
     engines = _engines(ws, run_dir, settings, settings.variants, log)
+    cache = AnswerCache(ws.root / "cache" / "eval_answers.jsonl", enabled=settings.cache)
     persona = Persona(ws, log=log)
     gen = GenSettings(temperature=0.0, repetition_penalty=settings.repetition_penalty,
                       max_new_tokens=settings.max_new_tokens)
@@ -195,26 +222,26 @@ def evaluate(ws: Workspace, run_id: str | None = None, settings: Settings | None
     total = sum(len(items[name]) for _, name in plan)
     log(f"eval of run {run_dir.name}: {len(settings.variants)} variants, {total} answers to generate")
     answers: list[dict] = []
-    done, timings = 0, {}
+    done, timings, by_variant = 0, {}, {}
     for variant, name in plan:
         engine = engines["tuned" if variant.startswith("tuned") else "base"]
         toggles = _toggles(variant)
         budget = gen.updated(max_new_tokens=settings.verbatim_tokens) if name == "verbatim" else gen
         prompts = [persona.prompt([{"role": "user", "content": item.question}], toggles, engine, budget)
                    for item in items[name]]
-        t0 = time.perf_counter()
-        if isinstance(engine, HFEngine):
-            outs = engine.generate_batch([p.messages for p in prompts], budget, batch_size=settings.batch_size)
-        else:
-            outs = []
-            for p in prompts:
-                text = engine.complete(p.messages, budget)
-                outs.append((text, engine.last.completion_tokens))
+        t0, hits = time.perf_counter(), cache.hits
+        outs = cache.answers(engine, [p.messages for p in prompts], budget, _generator(engine, budget, settings),
+                             batch_size=settings.batch_size if isinstance(engine, HFEngine) else None)
         seconds = time.perf_counter() - t0
         done += len(prompts)
-        tokens = sum(n for _, n in outs)
+        reused = cache.hits - hits
+        counts = by_variant.setdefault(variant, {"reused": 0, "generated": 0})
+        counts["reused"] += reused
+        counts["generated"] += len(prompts) - reused
+        tokens = sum(n for _, n in outs) if reused < len(prompts) else 0
         timings[f"{variant}/{name}"] = round(seconds, 2)
-        log(f"  {variant:10} {name:9} {len(prompts):3} answers, {tokens / max(seconds, 1e-9):6.1f} tok/s "
+        speed = f"{tokens / max(seconds, 1e-9):6.1f} tok/s" if reused < len(prompts) else "    cached"
+        log(f"  {variant:10} {name:9} {len(prompts):3} answers ({reused} cached), {speed} "
             f"[{done}/{total}, {time.perf_counter() - started:.0f}s]")
         for item, prompt, (text, n) in zip(items[name], prompts, outs):
             answers.append({"set": name, "prompt_id": item.id, "prompt": item.question, "variant": variant,
@@ -224,7 +251,7 @@ def evaluate(ws: Workspace, run_id: str | None = None, settings: Settings | None
     instructional = [r for r in heldout if r.get("label") == "instructional"]
     sample = random.Random(settings.seed).sample(instructional, min(settings.nll_rows, len(instructional)))
     nll = _likelihoods(ws, engines, items, [r for r in heldout if r.get("label") != "instructional"] + sample,
-                       run_dir.name)
+                       run_dir.name, cache)
     run_record = artifacts.read_json(run_dir / "run.json") if (run_dir / "run.json").exists() else {}
     trained = run_record.get("persona_segments_trained")
     result = score_all(ws, items, answers, train, nll, settings.variants, log=log,
@@ -239,6 +266,7 @@ def evaluate(ws: Workspace, run_id: str | None = None, settings: Settings | None
     eval_id = time.strftime("%Y%m%d-%H%M%S")
     folder = ws.root / "eval" / eval_id
     result.update({"eval_id": eval_id, "run_id": run_dir.name, "settings": settings.to_dict(),
+                   "answer_cache": {"reused": cache.hits, "computed": cache.misses, "answers": by_variant},
                    "timings": {**timings, "total_s": round(time.perf_counter() - started, 1)}})
     with artifacts.atomic_dir(folder) as tmp:
         artifacts.write_jsonl(tmp / "answers.jsonl", answers)
@@ -246,12 +274,30 @@ def evaluate(ws: Workspace, run_id: str | None = None, settings: Settings | None
         from personatune.eval.report import write_report
 
         write_report(tmp, result, answers, items)
+    for line in metric_lines(result):
+        log(line)
+    log(f"answers: {cache.hits} reused from earlier evals, {cache.misses} computed"
+        + ("; quick subset (--quick)" if settings.quick else ""))
     log(f"eval done in {time.perf_counter() - started:.0f}s: {folder / 'report.html'}")
     return folder
 
 
+def _generator(engine, budget, settings: Settings):
+    from personatune.runtime.hf_engine import HFEngine
+
+    def generate(conversations: list[list[dict]]) -> list[tuple[str, int]]:
+        if isinstance(engine, HFEngine):
+            return engine.generate_batch(conversations, budget, batch_size=settings.batch_size)
+        outs = []
+        for messages in conversations:
+            text = engine.complete(messages, budget)
+            outs.append((text, engine.last.completion_tokens))
+        return outs
+    return generate
+
+
 def _likelihoods(ws: Workspace, engines: dict, items: dict[str, list[Item]], heldout: list[dict],
-                 run_id: str) -> dict:
+                 run_id: str, cache) -> dict:
     """Held-out persona and instructional answer NLL under base and tuned (trained system prompt)."""
     from personatune.persona.prompting import Persona
     from personatune.runtime.hf_engine import HFEngine
@@ -268,8 +314,16 @@ def _likelihoods(ws: Workspace, engines: dict, items: dict[str, list[Item]], hel
 
     out: dict = {}
     for key, engine in engines.items():
-        if not isinstance(engine, HFEngine):  # likelihoods come from the Hugging Face twin of a GGUF
-            engine = open_engine(ws, "base" if key == "base" else "merged", run=run_id, log=lambda _: None)
-        out[key] = {"persona_nll": engine.answer_nll(persona) if persona else [],
-                    "instruction_nll": engine.answer_nll(instruction) if instruction else []}
+        twin: list = []
+
+        def nll(conversations: list[list[dict]], key=key, engine=engine, twin=twin) -> list[float]:
+            if isinstance(engine, HFEngine):
+                return engine.answer_nll(conversations)
+            if not twin:  # likelihoods come from the Hugging Face twin of a GGUF, loaded only on a miss
+                twin.append(open_engine(ws, "base" if key == "base" else "merged", run=run_id, log=lambda _: None))
+            return twin[0].answer_nll(conversations)
+
+        model = engine.fingerprint() + ("" if isinstance(engine, HFEngine) else "|hf-twin")
+        out[key] = {"persona_nll": cache.likelihoods(model, persona, nll) if persona else [],
+                    "instruction_nll": cache.likelihoods(model, instruction, nll) if instruction else []}
     return out

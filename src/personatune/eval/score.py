@@ -203,3 +203,25 @@ def items_rows(train: list[dict], items: dict) -> list[dict]:
         if row["segment_id"] in wanted:
             seen.setdefault(row["segment_id"], row)
     return list(seen.values())
+
+
+def metric_lines(result: dict) -> list[str]:
+    """Every metric per variant with its 95% interval, for the terminal: a difference between two
+    variants whose intervals overlap may be noise."""
+    variants, metrics, intervals = result["variants"], result["metrics"], result.get("intervals", {})
+    names = [n for n in DEFINITIONS if any(n in metrics.get(v, {}) for v in variants)]
+    if not names:
+        return []
+    width = max(len(n) for n in names)
+
+    def cell(variant: str, name: str) -> str:
+        value = metrics.get(variant, {}).get(name)
+        if value is None:
+            return f"{'':20}"
+        low_high = (intervals.get(variant) or {}).get(name)
+        spread = f" [{low_high[0]:.2f}, {low_high[1]:.2f}]" if low_high else ""
+        return f"{value:.3f}{spread}".rjust(20)
+
+    lines = [f"{'metric (95% interval)':{width}}  " + "  ".join(f"{v:>20}" for v in variants)]
+    lines += [f"{name:{width}}  " + "  ".join(cell(v, name) for v in variants) for name in names]
+    return lines

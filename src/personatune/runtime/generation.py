@@ -76,6 +76,10 @@ class Engine:
     def count(self, messages: list[dict]) -> int:
         raise NotImplementedError
 
+    def fingerprint(self) -> str:
+        """A hash of the weights this engine runs: equal fingerprints give equal answers to equal prompts."""
+        raise NotImplementedError
+
     def stream(self, messages: list[dict], settings: Settings) -> Iterator[str]:
         raise NotImplementedError
 

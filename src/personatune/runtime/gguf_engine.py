@@ -31,6 +31,8 @@ class GGUFEngine(Engine):
         if not path.is_file():
             raise UserError(f"GGUF file {path} not found; write it with `personatune export DIR`")
         self.path = path
+        self.lora = Path(lora) if lora else None
+        self._fingerprint: str | None = None
         self.name = name or path.stem
         with native_output_to(os.devnull):  # llama.cpp prints notes even when asked not to
             self.llm = Llama(model_path=str(path), n_ctx=context, n_threads=threads or cpu_threads(),
@@ -43,6 +45,15 @@ class GGUFEngine(Engine):
                             "so the template travels with the weights")
         self.bos = self._piece(meta.get("tokenizer.ggml.bos_token_id"))
         self.eos = self._piece(meta.get("tokenizer.ggml.eos_token_id"))
+
+    def fingerprint(self) -> str:
+        """sha256 of the GGUF file (and of the LoRA file, when one is applied), computed once."""
+        if self._fingerprint is None:
+            from personatune.artifacts import sha256_file
+
+            parts = [sha256_file(self.path)] + ([sha256_file(self.lora)] if self.lora else [])
+            self._fingerprint = "gguf:" + ":".join(parts)
+        return self._fingerprint
 
     def _piece(self, token_id) -> str:
         if token_id is None:

@@ -61,6 +61,24 @@ class HFEngine(Engine):
         eos |= set(generation_eos if isinstance(generation_eos, list) else [generation_eos])
         self.eos_ids = sorted(i for i in eos if i is not None)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_ids[0]
+        self._fingerprint: str | None = None
+
+    def fingerprint(self) -> str:
+        """sha256 over every tensor's name, dtype, shape and bytes (base + adapter for a PeftModel); ~1 s per
+        500 MB, computed once per loaded model."""
+        if self._fingerprint is None:
+            import hashlib
+
+            import torch
+
+            digest = hashlib.sha256()
+            with torch.no_grad():
+                for name, tensor in sorted(self.model.state_dict().items()):
+                    data = tensor.detach().to("cpu").contiguous()
+                    digest.update(f"{name}|{data.dtype}|{tuple(data.shape)}|".encode())
+                    digest.update(data.view(-1).view(torch.uint8).numpy().tobytes())
+            self._fingerprint = "hf:" + digest.hexdigest()
+        return self._fingerprint
 
     def render(self, messages: list[dict]) -> str:
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
