@@ -168,3 +168,60 @@ def test_fact_pairs_go_where_their_segment_goes_and_are_oversampled_as_persona()
     card = dataset_card("Marta", report, {"fact": {"round trip": {"passed": 3, "failed": 1, "share": 0.75}}})
     assert "**Fact pairs:** 20" in card and "Where were you born" in card and "75% of 4" in card
     assert card.count("\n- [") == 10  # ten random training pairs
+
+
+def topical_rows(topics: dict[str, int], n_persona: int = 12, tokens: int = 140) -> list[dict]:
+    """Instructional segments about distinct topics (each topic its own vocabulary), plus persona."""
+    rows = []
+    for t, (topic, n) in enumerate(topics.items()):
+        vocab = [f"{topic}{k}" for k in range(12)]
+        for i in range(n):
+            words = " ".join(vocab[(i + j) % 12] for j in range(40))
+            rows.append({"segment_id": f"{topic}-{i}", "key": f"k{topic}{i}", "kind": "segment",
+                         "label": "instructional", "subtype": None, "text": f"{words} step {i}", "tokens": tokens,
+                         "questions": [f"How does {topic} work?"], "source": f"/a/{topic}.srt", "start": float(i),
+                         "offset": None, "title": topic.title()})
+    rows += [r for r in make_rows(0, n_persona, tokens)]
+    for i in range(n_persona):  # a fact pair per persona segment: persona rows too
+        rows.append({"segment_id": f"p{i}/fact0", "parent": f"p{i}", "key": f"kf{i}", "kind": "fact",
+                     "label": "persona", "subtype": "background", "text": f"I was born in town {i}.", "tokens": 8,
+                     "questions": [f"Where were you born, story {i}?"], "source": "/a/me.vtt", "start": None,
+                     "offset": 0, "title": "Me"})
+    return rows
+
+
+def test_the_token_budget_never_drops_persona_and_keeps_every_topic():
+    rows = topical_rows({"glue": 300, "clamps": 120, "finish": 40, "saws": 8})
+    unbudgeted, _ = build(rows, Settings(ratio="1"))
+    splits, report = build(rows, Settings(ratio="1", budget_tokens=14_000))
+    train = [r for r in splits["train"] if r["label"] == "instructional"]
+    assert sum(r["tokens"] for r in train) <= 14_000 < sum(r["tokens"] for r in unbudgeted["train"]
+                                                          if r["label"] == "instructional")
+    persona = lambda split: sorted(r["segment_id"] for r in split if r["label"] == "persona")  # noqa: E731
+    assert persona(splits["train"]) == persona(unbudgeted["train"])  # every persona row, facts included
+    assert any(r["kind"] == "fact" for r in splits["train"])
+    topics_kept = {r["title"] for r in train}
+    assert topics_kept == {"Glue", "Clamps", "Finish", "Saws"}  # the smallest topic is still trained on
+    glue = sum(r["title"] == "Glue" for r in train)
+    assert glue > sum(r["title"] == "Saws" for r in train)  # shares follow the topics' sizes
+    info = report["budget"]["labels"]["instructional"]
+    assert info["tokens_after"] <= 14_000 and info["topics_kept"] == info["topics"]
+    assert report["budget"]["left_out"]["segments"] == info["segments_before"] - info["segments_after"] > 0
+    # eval splits are untouched; the ratio is chosen against what is trained
+    assert [r["segment_id"] for r in splits["heldout"]] == [r["segment_id"] for r in unbudgeted["heldout"]]
+    auto, auto_report = build(rows, Settings(budget_tokens=14_000))
+    assert auto_report["ratio"] < build(rows, Settings())[1]["ratio"]
+    card = dataset_card("Marta", report)
+    assert "Token budget: 14000 tokens" in card and "persona: none (never dropped)" in card
+
+
+def test_a_budget_the_archive_fits_in_changes_nothing():
+    rows = topical_rows({"glue": 20})
+    plain, _ = build(rows, Settings(ratio="3"))
+    budgeted, report = build(rows, Settings(ratio="3", budget_tokens=1_000_000))
+    assert plain["train"] == budgeted["train"] and report["budget"]["labels"] == {}
+    assert "nothing left out" in dataset_card("Marta", report)
+    with pytest.raises(UserError, match="budget_tokens"):
+        from personatune.settings import resolve
+
+        resolve(Settings, {"budget_tokens": -1}, {}, where="persona.yaml [build]")

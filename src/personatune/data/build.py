@@ -20,7 +20,7 @@ from personatune.errors import UserError
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
-VERSION = 3  # 3: the deploy split (every persona segment trained)
+VERSION = 4  # 3: the deploy split (every persona segment trained); 4: budget_tokens
 SPLITS = ("train", "validation", "heldout")
 DEPLOY = "deploy"  # train + the persona rows held out for evaluation, oversampled alike
 
@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     heldout_fraction: float = setting(0.1, help="share of segments (per label) held out for evaluation")
     min_persona_heldout: int = setting(2, help="keep at least this many persona segments held out (when there are "
                                                "enough) so identity can be evaluated")
+    budget_tokens: int = setting(0, help="at most this many train tokens per non-persona label (0: no budget): "
+                                         "instructional segments are sampled across topics, persona is never "
+                                         "dropped, and the ratio is chosen against what is kept")
     seed: int = setting(13, help="seed for the split and the shuffle")
 
     def problems(self) -> list[str]:
@@ -55,6 +58,8 @@ class Settings(BaseSettings):
             out.append("validation_fraction and heldout_fraction must be >= 0 and sum to < 1")
         if not 0 < self.auto_target <= 10:
             out.append("auto_target must be in (0, 10]")
+        if self.budget_tokens < 0:
+            out.append("budget_tokens must be >= 0 (0: no budget)")
         return out
 
 
@@ -182,6 +187,11 @@ def build(rows: list[dict], settings: Settings) -> tuple[dict[str, list[dict]], 
     by_split: dict[str, list[dict]] = {s: [] for s in SPLITS}
     for row in usable:
         by_split[assignment[row["segment_id"]]].append(row)
+    budget = None
+    if settings.budget_tokens:
+        from personatune.data.budget import within_budget
+
+        by_split["train"], budget = within_budget(by_split["train"], settings.budget_tokens, row_tokens, settings.seed)
     ratio, why, warnings = choose_ratio(by_split["train"], settings)
     rng = random.Random(settings.seed)
     out: dict[str, list[dict]] = {s: [] for s in (*SPLITS, DEPLOY)}
@@ -213,6 +223,7 @@ def build(rows: list[dict], settings: Settings) -> tuple[dict[str, list[dict]], 
                         "identity; add persona material (an about page, a Q&A video) or mark more segments persona")
     report = {
         "segments_without_questions": sorted(r["segment_id"] for r in rows if not r["questions"]),
+        "budget": budget,
         "ratio": ratio, "ratio_setting": str(settings.ratio), "cap": settings.cap, "why": why, "warnings": warnings,
         "segments": {s: dict(Counter(r["label"] for r in by_split[s])) for s in SPLITS},
         "rows": {s: len(out[s]) for s in (*SPLITS, DEPLOY)},
@@ -272,6 +283,22 @@ def pairs_section(report: dict, checks: dict) -> list[str]:
     return lines + [""]
 
 
+def budget_section(budget: dict | None) -> list[str]:
+    if not budget:
+        return []
+    lines = ["", f"## Token budget: {budget['budget_tokens']} tokens per non-persona label", ""]
+    for label, b in budget["labels"].items():
+        lines.append(f"- {label}: kept {b['segments_after']} of {b['segments_before']} segments ({b['tokens_after']} of "
+                     f"{b['tokens_before']} tokens), {b['topics_kept']} of {b['topics']} topics")
+    left = budget["left_out"]
+    if not budget["labels"]:
+        lines.append("- every label fits: nothing left out")
+    else:
+        lines += [f"- left out: {left['segments']} segments, {left['tokens']} tokens; persona: none (never dropped)",
+                  "- most left out from: " + ", ".join(f"{title} ({n})" for title, n in left["most_from"])]
+    return lines
+
+
 def dataset_card(name: str, report: dict, checks: dict | None = None) -> str:
     before, after = report["train_before_oversampling"], report["train_after_oversampling"]
     lines = [f"# Dataset card: {name}", "",
@@ -292,6 +319,7 @@ def dataset_card(name: str, report: dict, checks: dict | None = None) -> str:
                   "`personatune train` trains the model you keep on `deploy` (every persona segment); "
                   "`train --persona-held-out` trains on `train` only, so eval can tell what the model learned "
                   "from what only retrieval can know."]
+    lines += budget_section(report.get("budget"))
     lines += ["", "## Train label shares", "", "| label | rows before | tokens before | token share before | "
               "rows after | tokens after | token share after |", "|---|---|---|---|---|---|---|"]
     for label in sorted(set(before) | set(after)):
