@@ -173,7 +173,7 @@ def test_fact_pairs_go_where_their_segment_goes_and_are_oversampled_as_persona()
 def topical_rows(topics: dict[str, int], n_persona: int = 12, tokens: int = 140) -> list[dict]:
     """Instructional segments about distinct topics (each topic its own vocabulary), plus persona."""
     rows = []
-    for t, (topic, n) in enumerate(topics.items()):
+    for topic, n in topics.items():
         vocab = [f"{topic}{k}" for k in range(12)]
         for i in range(n):
             words = " ".join(vocab[(i + j) % 12] for j in range(40))
@@ -181,7 +181,7 @@ def topical_rows(topics: dict[str, int], n_persona: int = 12, tokens: int = 140)
                          "label": "instructional", "subtype": None, "text": f"{words} step {i}", "tokens": tokens,
                          "questions": [f"How does {topic} work?"], "source": f"/a/{topic}.srt", "start": float(i),
                          "offset": None, "title": topic.title()})
-    rows += [r for r in make_rows(0, n_persona, tokens)]
+    rows += make_rows(0, n_persona, tokens)
     for i in range(n_persona):  # a fact pair per persona segment: persona rows too
         rows.append({"segment_id": f"p{i}/fact0", "parent": f"p{i}", "key": f"kf{i}", "kind": "fact",
                      "label": "persona", "subtype": "background", "text": f"I was born in town {i}.", "tokens": 8,
