@@ -45,7 +45,7 @@ def test_sweep_trains_evaluates_recommends_and_restores(example_ws, capsys):  # 
                  "--train-set", "eval_every=0", "--train-set", "save_every=0", "--train-set", "warmup_steps=0",
                  "--eval-set", "variants=base,tuned", "--eval-set", "max_new_tokens=8", "--eval-set", "general=6",
                  "--eval-set", "neutral=6", "--eval-set", "transfer=1", "--eval-set", "verbatim=3",
-                 "--eval-set", "verbatim_tokens=16", "--eval-set", "model=adapter"])
+                 "--eval-set", "verbatim_tokens=16", "--eval-set", "model=adapter", "--eval-set", "quick=true"])
     assert code == 0
     folder = next((ws.root / "sweeps").iterdir())
     record = json.loads((folder / "sweep.json").read_text())
@@ -54,6 +54,15 @@ def test_sweep_trains_evaluates_recommends_and_restores(example_ws, capsys):  # 
     assert len(record["grid"]) == 2 and all(r["median_tokens"] > 0 for r in record["grid"])
     page = (folder / "sweep.html").read_text()
     assert page.count("data:image/png;base64,") == 2 and "Recommended ratio" in page
+    assert record["eval"].startswith("quick subset") and "quick subset" in page
+    # the base model answers each prompt once: the second ratio generates base answers only for prompts the
+    # first did not ask (verbatim questions are drawn from that ratio's training rows)
+    asked = [{(a["set"], a["prompt"]) for a in artifacts.read_jsonl(ws.root / "eval" / r["eval_id"] / "answers.jsonl")
+              if a["variant"] == "base"} for r in record["ratios"]]
+    second = json.loads((ws.root / "eval" / record["ratios"][1]["eval_id"] / "eval.json").read_text())
+    counts = second["answer_cache"]["answers"]
+    assert counts["base"]["generated"] == len(asked[1] - asked[0]) < counts["base"]["reused"]
+    assert counts["tuned"]["generated"] > 0 and counts["tuned"]["reused"] == 0
     runs = {p.name: json.loads((p / "run.json").read_text()) for p in (ws.root / "runs").iterdir()}
     assert sorted(r["sweep"]["ratio"] for r in runs.values()) == [1, 3]
     assert artifacts.sha256_file(ws.stage_dir("build") / "train.jsonl") == own_train  # its own ratio is back

@@ -115,12 +115,13 @@ def sweep(ws: Workspace, ratios: list[int], grid: dict[str, list[str]] | None = 
     grid_rows = generation_grid(ws, choice["run_id"], grid, eval_settings, log=log) if grid else []
     record = {"sweep_id": sweep_id, "ratios": rows, "recommendation": choice, "grid": grid_rows,
               "train_overrides": train_overrides or {}, "eval_overrides": eval_overrides or {},
+              "eval": "quick subset (--eval-set quick=true)" if eval_settings.quick else "full suite",
               "minutes": round((time.perf_counter() - started) / 60, 1)}
     folder = ws.root / "sweeps" / sweep_id
     with artifacts.atomic_dir(folder) as tmp:
         artifacts.write_json(tmp / "sweep.json", record)
         artifacts.write_text(tmp / "sweep.html", render(record))
-    log(f"recommended ratio: {choice['ratio']} — " + "; ".join(choice["reasons"]))
+    log(f"recommended ratio: {choice['ratio']} — " + "; ".join(choice["reasons"]) + f" (eval: {record['eval']})")
     log(f"sweep report: {folder / 'sweep.html'}")
     return folder
 
@@ -237,7 +238,8 @@ def render(record: dict) -> str:
             "<style>body{font:15px/1.5 system-ui,sans-serif;max-width:1150px;margin:24px auto;padding:0 16px}"
             "table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:3px 8px}img{max-width:100%}</style>"
             f"<h1>Replication ratio sweep {html.escape(record['sweep_id'])}</h1>"
-            f"<p><b>Recommended ratio: {choice['ratio']}</b> (run {html.escape(choice['run_id'])})</p><ul>"
+            f"<p><b>Recommended ratio: {choice['ratio']}</b> (run {html.escape(choice['run_id'])}); each ratio "
+            f"evaluated with the {html.escape(record.get('eval', 'full suite'))}</p><ul>"
             + "".join(f"<li>{html.escape(r)}</li>" for r in choice["reasons"]) + "</ul>"
             f"<img src=\"{dial_plot(rows)}\" alt=\"the dial\">"
             + (f"<h2>Generation settings on the recommended run</h2><img src=\"{grid}\" alt=\"generation grid\">" if grid else "")
