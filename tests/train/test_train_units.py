@@ -145,3 +145,17 @@ def test_resuming_a_finished_run_says_there_is_nothing_to_resume(example_built):
         import shutil
 
         shutil.rmtree(folder)
+
+
+def test_validation_is_a_seeded_sample_that_keeps_label_shares():
+    from personatune.train.batches import validation_sample
+
+    rows = [{"metadata": {"label": "persona" if i % 20 == 0 else "instructional"}, "i": i} for i in range(500)]
+    sample = validation_sample(rows, 128, seed=0)
+    labels = [r["metadata"]["label"] for r in sample]
+    assert 120 <= len(sample) <= 136 and labels.count("persona") == round(128 * 25 / 500)
+    assert [r["i"] for r in sample] == sorted(r["i"] for r in sample)  # the file's order
+    assert sample == validation_sample(rows, 128, seed=0) != validation_sample(rows, 128, seed=1)
+    assert validation_sample(rows, 0, seed=0) == rows and validation_sample(rows[:50], 128, seed=0) == rows[:50]
+    rare = rows[:1] + [{"metadata": {"label": "instructional"}, "i": n} for n in range(1000, 1999)]
+    assert any(r["metadata"]["label"] == "persona" for r in validation_sample(rare, 64, seed=0))  # never lost

@@ -148,3 +148,22 @@ def collate(examples: list[Example], pad_id: int):
     return {"input_ids": ids, "attention_mask": mask if padded else None,
             "rows": torch.tensor(rows), "cols": torch.tensor(cols), "targets": torch.tensor(targets),
             "tokens": int(mask.sum()), "padding": int((mask == 0).sum())}
+
+
+def validation_sample(rows: list[dict], n: int, seed: int) -> list[dict]:
+    """At most `n` rows (0: all), a seeded sample in which each label keeps its share (at least one row
+    of every label), in the file's order."""
+    if not n or len(rows) <= n:
+        return rows
+    import random
+    from collections import defaultdict
+
+    by_label: dict[str, list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        by_label[str((row.get("metadata") or {}).get("label"))].append(i)
+    rng = random.Random(seed)
+    keep: set[int] = set()
+    for label in sorted(by_label):
+        members = by_label[label]
+        keep.update(rng.sample(members, max(1, round(n * len(members) / len(rows)))))
+    return [row for i, row in enumerate(rows) if i in keep]

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     max_grad_norm: float = setting(1.0, help="gradient clipping")
     seed: int = setting(0, help="seed for LoRA init, dropout and data order")
     eval_every: int = setting(40, help="validation loss every N steps (and at the end); 0 = never")
+    validation_rows: int = setting(128, help="validation loss over at most this many validation rows (a seeded "
+                                             "sample keeping each label's share; a big archive's 500 would cost "
+                                             "minutes per evaluation); 0 = all")
     early_stopping_patience: int = setting(0, help="stop after N evaluations without a better validation loss; 0 = off")
     save_every: int = setting(50, help="checkpoint every N steps (and on Ctrl-C / SIGTERM)")
     keep_checkpoints: int = setting(2, help="checkpoints kept on disk")
@@ -72,6 +75,8 @@ class Settings(BaseSettings):
                 out.append(f"{name} must be >= 1")
         if not 0 <= self.dropout < 1:
             out.append("dropout must be in [0, 1)")
+        if self.validation_rows < 0:
+            out.append("validation_rows must be >= 0 (0: all)")
         if self.learning_rate <= 0:
             out.append("learning_rate must be > 0")
         if self.epochs <= 0 and self.max_steps <= 0:
@@ -231,7 +236,7 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
     import torch
 
     from personatune.device import pick_device
-    from personatune.train.batches import encode_rows
+    from personatune.train.batches import encode_rows, validation_sample
     from personatune.train.loop import (
         Dist,
         LoopConfig,
@@ -266,7 +271,8 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     examples, enc_report = encode_rows(tokenizer, artifacts.read_jsonl(train_path), settings.max_length,
                                        settings.overflow, str(train_path))
-    val_rows = artifacts.read_jsonl(val_path) if val_path.exists() else []
+    val_rows = validation_sample(artifacts.read_jsonl(val_path) if val_path.exists() else [],
+                                 settings.validation_rows, settings.seed)
     trained = sorted({(r.get("metadata") or {}).get("parent") or (r.get("metadata") or {}).get("segment_id")
                       for r in artifacts.read_jsonl(train_path) if (r.get("metadata") or {}).get("label") == "persona"})
     val_examples, _ = encode_rows(tokenizer, val_rows, settings.max_length, settings.overflow, str(val_path))
