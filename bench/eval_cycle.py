@@ -62,7 +62,7 @@ def main() -> int:
             seconds = time.perf_counter() - started
             result = json.loads((folder / "eval.json").read_text())
             steps[name] = {"run_id": run, "eval_id": result["eval_id"], "seconds": round(seconds, 1),
-                           "minutes": round(seconds / 60, 2), "answers": result["answer_cache"]["answers"],
+                           "minutes": round(seconds / 60, 2), "answers": result["answer_cache"]["by_variant"],
                            "identity_recall": {v: result["metrics"][v].get("identity_recall")
                                                for v in result["variants"]},
                            "intervals": {v: result["intervals"][v].get("identity_recall") for v in result["variants"]}}

@@ -139,11 +139,12 @@ class KeyedLog:
         self.path = Path(path)
         self.entries: dict[str, Any] = {}
         if self.path.exists():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
-                try:
-                    entry = json.loads(line)
-                    self.entries[entry["key"]] = entry["value"]
-                except (json.JSONDecodeError, KeyError, TypeError):
+            for line in self.path.read_bytes().split(b"\n"):
+                try:  # a line cut short, even inside a multi-byte character, is skipped
+                    entry = json.loads(line.decode("utf-8"))
+                    # "questions": the question writer's cache before it was a KeyedLog
+                    self.entries[entry["key"]] = entry["value"] if "value" in entry else entry["questions"]
+                except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
                     continue
 
     def __contains__(self, key: str) -> bool:
@@ -160,8 +161,13 @@ class KeyedLog:
         if not lines:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.writelines(lines)
+        with open(self.path, "a+b") as handle:
+            handle.seek(0, os.SEEK_END)
+            if handle.tell():  # a crash mid-line left no newline: end that line, or the next would join it
+                handle.seek(-1, os.SEEK_END)
+                if handle.read(1) != b"\n":
+                    lines.insert(0, "\n")
+            handle.write("".join(lines).encode("utf-8"))
             handle.flush()
             os.fsync(handle.fileno())
 

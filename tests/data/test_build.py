@@ -215,6 +215,15 @@ def test_the_token_budget_never_drops_persona_and_keeps_every_topic():
     assert "Token budget: 14000 tokens" in card and "persona: none (never dropped)" in card
 
 
+def test_a_budget_below_one_segment_per_topic_is_said_loudly():
+    rows = topical_rows({"glue": 100, "clamps": 100, "finish": 100})
+    _, report = build(rows, Settings(ratio="1", budget_tokens=200))
+    info = report["budget"]["labels"]["instructional"]
+    assert info["tokens_after"] > 200 and info["segments_after"] == info["topics"]
+    assert any("smaller than one segment per topic" in w for w in report["warnings"])
+    assert "smaller than one segment per topic" in dataset_card("Marta", report)
+
+
 def test_a_budget_the_archive_fits_in_changes_nothing():
     rows = topical_rows({"glue": 20})
     plain, _ = build(rows, Settings(ratio="3"))

@@ -85,19 +85,19 @@ def test_a_second_eval_generates_only_what_changed(evaluated):
     settings = Settings(**first["settings"])
     again = evaluate(ws, run_dir.name, settings, log=quiet)
     record = json.loads((again / "eval.json").read_text())
-    assert record["answer_cache"]["computed"] == 0  # same weights, prompts, settings: nothing generated again
+    assert record["answer_cache"]["answers"]["computed"] == record["answer_cache"]["likelihoods"]["computed"] == 0
     assert (again / "answers.jsonl").read_text() == (folder / "answers.jsonl").read_text()
     assert record["metrics"] == first["metrics"]
 
     changed = {**first["settings"], "repetition_penalty": 1.05, "variants": ["base"]}
     counts = json.loads((evaluate(ws, run_dir.name, Settings(**changed), log=quiet) / "eval.json").read_text())
-    assert counts["answer_cache"]["answers"] == {"base": {"reused": 0, "generated": 31 + 10 + 10 + 2 + 4}}
+    assert counts["answer_cache"]["by_variant"] == {"base": {"reused": 0, "generated": 31 + 10 + 10 + 2 + 4}}
 
     retrained = train(ws, TrainSettings(max_steps=1, batch_size=4, max_length=160, eval_every=0, save_every=0,
                                         warmup_steps=0, seed=8, learning_rate=5e-3), log=quiet, progress=False)
     try:
         after = evaluate(ws, retrained.name, settings, log=quiet)
-        counts = json.loads((after / "eval.json").read_text())["answer_cache"]["answers"]
+        counts = json.loads((after / "eval.json").read_text())["answer_cache"]["by_variant"]
     finally:  # later tests share the workspace and its latest run
         shutil.rmtree(retrained)
     assert counts["base"]["generated"] == 0 and counts["rag"]["generated"] == 0 and counts["base"]["reused"] > 0

@@ -60,7 +60,7 @@ def test_sweep_trains_evaluates_recommends_and_restores(example_ws, capsys):  # 
     asked = [{(a["set"], a["prompt"]) for a in artifacts.read_jsonl(ws.root / "eval" / r["eval_id"] / "answers.jsonl")
               if a["variant"] == "base"} for r in record["ratios"]]
     second = json.loads((ws.root / "eval" / record["ratios"][1]["eval_id"] / "eval.json").read_text())
-    counts = second["answer_cache"]["answers"]
+    counts = second["answer_cache"]["by_variant"]
     assert counts["base"]["generated"] == len(asked[1] - asked[0]) < counts["base"]["reused"]
     assert counts["tuned"]["generated"] > 0 and counts["tuned"]["reused"] == 0
     runs = {p.name: json.loads((p / "run.json").read_text()) for p in (ws.root / "runs").iterdir()}

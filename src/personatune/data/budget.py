@@ -23,7 +23,7 @@ _WORD = re.compile(r"[a-z][a-z0-9'-]{2,}")
 
 
 def _vectors(texts: list[str]) -> np.ndarray:
-    """L2-normalised hashed TF-IDF rows (crc32-free: Python's hash is salted, so a stable FNV-1a)."""
+    """L2-normalised hashed TF-IDF rows; words hashed with FNV-1a (Python's own hash is salted per process)."""
     docs = [Counter(_WORD.findall(t.lower())) for t in texts]
     df = Counter(w for d in docs for w in d)
     n = len(docs)
@@ -85,8 +85,13 @@ def within_budget(rows: list[dict], budget: int, tokens, seed: int) -> tuple[lis
             continue
         keep, info = _sample(items, budget, tokens, seed)
         dropped |= {r["segment_id"] for r in items} - {r["segment_id"] for r in keep}
+        after = sum(tokens(r) for r in keep)
         report["labels"][label] = {"segments_before": len(items), "segments_after": len(keep),
-                                   "tokens_before": total, "tokens_after": sum(tokens(r) for r in keep), **info}
+                                   "tokens_before": total, "tokens_after": after, **info}
+        if after > budget:
+            report.setdefault("warnings", []).append(
+                f"budget_tokens {budget} is smaller than one segment per topic of {label} ({info['topics']} topics): "
+                f"kept {after} tokens; raise build.budget_tokens to at least {after}")
     kept = [r for r in rows if r["segment_id"] not in dropped]
     left_out = [r for r in rows if r["segment_id"] in dropped]
     by_title = Counter(r.get("title") or r.get("source") or "?" for r in left_out)

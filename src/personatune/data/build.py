@@ -193,6 +193,7 @@ def build(rows: list[dict], settings: Settings) -> tuple[dict[str, list[dict]], 
 
         by_split["train"], budget = within_budget(by_split["train"], settings.budget_tokens, row_tokens, settings.seed)
     ratio, why, warnings = choose_ratio(by_split["train"], settings)
+    warnings += (budget or {}).get("warnings", [])
     rng = random.Random(settings.seed)
     out: dict[str, list[dict]] = {s: [] for s in (*SPLITS, DEPLOY)}
     before = []

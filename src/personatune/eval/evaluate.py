@@ -194,7 +194,6 @@ def evaluate(ws: Workspace, run_id: str | None = None, settings: Settings | None
     from personatune.eval.score import metric_lines, score_all
     from personatune.persona.prompting import Persona
     from personatune.runtime.generation import Settings as GenSettings
-    from personatune.runtime.hf_engine import HFEngine
     from personatune.train.runs import find_run
 
     settings = settings or Settings()
@@ -229,19 +228,17 @@ def evaluate(ws: Workspace, run_id: str | None = None, settings: Settings | None
         budget = gen.updated(max_new_tokens=settings.verbatim_tokens) if name == "verbatim" else gen
         prompts = [persona.prompt([{"role": "user", "content": item.question}], toggles, engine, budget)
                    for item in items[name]]
-        t0, hits = time.perf_counter(), cache.hits
-        outs = cache.answers(engine, [p.messages for p in prompts], budget, _generator(engine, budget, settings),
-                             batch_size=settings.batch_size if isinstance(engine, HFEngine) else None)
+        t0, generated = time.perf_counter(), []  # (answer, tokens) of what was not in the cache
+        outs = cache.answers(engine, [p.messages for p in prompts], budget,
+                             _generator(engine, budget, settings, into=generated))
         seconds = time.perf_counter() - t0
         done += len(prompts)
-        reused = cache.hits - hits
         counts = by_variant.setdefault(variant, {"reused": 0, "generated": 0})
-        counts["reused"] += reused
-        counts["generated"] += len(prompts) - reused
-        tokens = sum(n for _, n in outs) if reused < len(prompts) else 0
+        counts["reused"] += len(prompts) - len(generated)
+        counts["generated"] += len(generated)
         timings[f"{variant}/{name}"] = round(seconds, 2)
-        speed = f"{tokens / max(seconds, 1e-9):6.1f} tok/s" if reused < len(prompts) else "    cached"
-        log(f"  {variant:10} {name:9} {len(prompts):3} answers ({reused} cached), {speed} "
+        speed = (f"{sum(n for _, n in generated) / max(seconds, 1e-9):6.1f} tok/s" if generated else "    cached")
+        log(f"  {variant:10} {name:9} {len(prompts):3} answers ({len(prompts) - len(generated)} cached), {speed} "
             f"[{done}/{total}, {time.perf_counter() - started:.0f}s]")
         for item, prompt, (text, n) in zip(items[name], prompts, outs):
             answers.append({"set": name, "prompt_id": item.id, "prompt": item.question, "variant": variant,
@@ -266,7 +263,7 @@ def evaluate(ws: Workspace, run_id: str | None = None, settings: Settings | None
     eval_id = time.strftime("%Y%m%d-%H%M%S")
     folder = ws.root / "eval" / eval_id
     result.update({"eval_id": eval_id, "run_id": run_dir.name, "settings": settings.to_dict(),
-                   "answer_cache": {"reused": cache.hits, "computed": cache.misses, "answers": by_variant},
+                   "answer_cache": {**cache.record(), "by_variant": by_variant},
                    "timings": {**timings, "total_s": round(time.perf_counter() - started, 1)}})
     with artifacts.atomic_dir(folder) as tmp:
         artifacts.write_jsonl(tmp / "answers.jsonl", answers)
@@ -276,22 +273,26 @@ def evaluate(ws: Workspace, run_id: str | None = None, settings: Settings | None
         write_report(tmp, result, answers, items)
     for line in metric_lines(result):
         log(line)
-    log(f"answers: {cache.hits} reused from earlier evals, {cache.misses} computed"
-        + ("; quick subset (--quick)" if settings.quick else ""))
+    reused, computed = (sum(c[k] for c in cache.counts.values()) for k in ("reused", "computed"))
+    log(f"answers and likelihoods: {reused} reused from earlier evals, {computed} computed"
+        + ("" if settings.cache else " (cache off)") + ("; quick subset (--quick)" if settings.quick else ""))
     log(f"eval done in {time.perf_counter() - started:.0f}s: {folder / 'report.html'}")
     return folder
 
 
-def _generator(engine, budget, settings: Settings):
+def _generator(engine, budget, settings: Settings, into: list):
+    """Generates answers for the conversations the cache misses; what it generated is also added to `into`."""
     from personatune.runtime.hf_engine import HFEngine
 
     def generate(conversations: list[list[dict]]) -> list[tuple[str, int]]:
         if isinstance(engine, HFEngine):
-            return engine.generate_batch(conversations, budget, batch_size=settings.batch_size)
-        outs = []
-        for messages in conversations:
-            text = engine.complete(messages, budget)
-            outs.append((text, engine.last.completion_tokens))
+            outs = engine.generate_batch(conversations, budget, batch_size=settings.batch_size)
+        else:
+            outs = []
+            for messages in conversations:
+                text = engine.complete(messages, budget)
+                outs.append((text, engine.last.completion_tokens))
+        into.extend(outs)
         return outs
     return generate
 
@@ -323,7 +324,10 @@ def _likelihoods(ws: Workspace, engines: dict, items: dict[str, list[Item]], hel
                 twin.append(open_engine(ws, "base" if key == "base" else "merged", run=run_id, log=lambda _: None))
             return twin[0].answer_nll(conversations)
 
-        model = engine.fingerprint() + ("" if isinstance(engine, HFEngine) else "|hf-twin")
+        def model(engine=engine, key=key) -> str:  # the twin of a GGUF is the run's merged model (or the base)
+            twin_of = "" if isinstance(engine, HFEngine) else f"|hf-twin:{'base' if key == 'base' else run_id}"
+            return engine.fingerprint() + twin_of
+
         out[key] = {"persona_nll": cache.likelihoods(model, persona, nll) if persona else [],
                     "instruction_nll": cache.likelihoods(model, instruction, nll) if instruction else []}
     return out

@@ -72,6 +72,10 @@ class HFEngine(Engine):
             import torch
 
             digest = hashlib.sha256()
+            peft_config = getattr(self.model, "peft_config", None)  # LoRA scaling (alpha / r) is not a tensor
+            if peft_config:
+                digest.update(repr(sorted((k, v.to_dict() if hasattr(v, "to_dict") else repr(v))
+                                          for k, v in peft_config.items())).encode())
             with torch.no_grad():
                 for name, tensor in sorted(self.model.state_dict().items()):
                     data = tensor.detach().to("cpu").contiguous()

@@ -161,9 +161,11 @@ def validation_sample(rows: list[dict], n: int, seed: int) -> list[dict]:
     by_label: dict[str, list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
         by_label[str((row.get("metadata") or {}).get("label"))].append(i)
+    quota = {label: max(1, round(n * len(members) / len(rows))) for label, members in by_label.items()}
+    while sum(quota.values()) > n and max(quota.values()) > 1:  # rounding up the rare labels overshot
+        quota[max(quota, key=quota.get)] -= 1
     rng = random.Random(seed)
     keep: set[int] = set()
     for label in sorted(by_label):
-        members = by_label[label]
-        keep.update(rng.sample(members, max(1, round(n * len(members) / len(rows)))))
+        keep.update(rng.sample(by_label[label], quota[label]))
     return [row for i, row in enumerate(rows) if i in keep]

@@ -256,7 +256,8 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
             raise UserError(f"run {run_dir.name} already finished ({record.get('steps')} steps); nothing to "
                             f"resume. Merge it with `personatune merge {ws.root} --run {run_dir.name}` or start a "
                             f"new run with `personatune train {ws.root}`")
-        settings = Settings(**record["settings"])
+        # A run started before `validation_rows` existed validated on every row: keep comparing like with like.
+        settings = Settings(**{"validation_rows": 0, **record["settings"]})
         base_model = record["base_model"]
         if record["dataset_hash"] != dataset_hash:
             raise UserError(f"the dataset changed since run {run_dir.name} started; resuming would mix data. "
