@@ -38,11 +38,12 @@ def main() -> int:
     sys.path.insert(0, str(ROOT / "src"))
     from personatune import artifacts
     from personatune.eval.evaluate import Settings, evaluate
+    from personatune.train.runs import list_runs
     from personatune.workspace import Workspace
 
     ws = Workspace.open(args.workspace)
-    runs = sorted(p.name for p in (ws.root / "runs").iterdir() if (p / "merged" / "config.json").exists()
-                  and artifacts.read_json(p / "run.json").get("status") == "finished") if (ws.root / "runs").exists() else []
+    runs = [r["run_id"] for r in list_runs(ws)
+            if r["status"] == "finished" and (ws.root / "runs" / r["run_id"] / "merged" / "config.json").exists()]
     if len(runs) < 2:
         print(f"{ws.root} needs two finished, merged runs (has {len(runs)}); train and merge twice", file=sys.stderr)
         return 2

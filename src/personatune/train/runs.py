@@ -270,12 +270,12 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
     seed_everything(settings.seed)
     model, tokenizer, added_template = build_model(base_model, settings, device)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    examples, enc_report = encode_rows(tokenizer, artifacts.read_jsonl(train_path), settings.max_length,
-                                       settings.overflow, str(train_path))
+    train_rows = artifacts.read_jsonl(train_path)
+    examples, enc_report = encode_rows(tokenizer, train_rows, settings.max_length, settings.overflow, str(train_path))
     val_rows = validation_sample(artifacts.read_jsonl(val_path) if val_path.exists() else [],
                                  settings.validation_rows, settings.seed)
     trained = sorted({(r.get("metadata") or {}).get("parent") or (r.get("metadata") or {}).get("segment_id")
-                      for r in artifacts.read_jsonl(train_path) if (r.get("metadata") or {}).get("label") == "persona"})
+                      for r in train_rows if (r.get("metadata") or {}).get("label") == "persona"})
     val_examples, _ = encode_rows(tokenizer, val_rows, settings.max_length, settings.overflow, str(val_path))
     if not examples:
         raise UserError(f"no usable training examples in {train_path} ({enc_report.dropped} longer than "
