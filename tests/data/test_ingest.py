@@ -605,7 +605,9 @@ def test_a_workspace_inside_its_own_sources_never_reads_what_it_wrote(tmp_path):
     assert (folder / "data" / "07-dataset" / "messages" / "train.jsonl").exists()
     (folder / "persona_card.md").write_text("# Marta\n\nA card the user edited.\n")
     second = {r.name: r for r in run_pipeline(ws, log=lambda _: None)}
-    assert all(r.skipped for r in second.values())  # up to date: nothing it wrote became a source
+    # nothing it wrote became a source; only the rows trained with the card are rendered again
+    assert [name for name, r in second.items() if not r.skipped] == ["dataset"]
+    assert all(r.skipped for r in run_pipeline(ws, log=lambda _: None))
     documents = artifacts.read_jsonl(ws.stage_dir("ingest") / "documents.jsonl")
     assert len(documents) == first["ingest"].report["documents"] == 6
     assert all(Path(d["source"]).parent == folder for d in documents)

@@ -57,6 +57,34 @@ def test_eval_writes_every_metric_per_variant(evaluated):
     assert "identity_recall_unseen" not in result["metrics"]["tuned"]
 
 
+def test_a_probe_asked_word_for_word_in_training_is_left_out_of_identity_recall(evaluated, tmp_path):
+    from personatune.eval.evaluate import Settings as EvalSettings
+    from personatune.eval.evaluate import build_items, training_questions
+    from personatune.eval.metrics.text import normalise
+    from personatune.eval.score import score_all
+
+    ws, run_dir, folder = evaluated
+    messages = tmp_path / "messages"
+    messages.mkdir()
+    (messages / "deploy.jsonl").write_text(json.dumps({"messages": [
+        {"role": "system", "content": "You are X."}, {"role": "user", "content": "Where were you BORN?"},
+        {"role": "assistant", "content": "In Gdansk."}]}) + "\n")
+    asked = training_questions({"dataset": str(messages), "training_split": "deploy"})
+    assert asked == {normalise("where were you born")}
+    assert training_questions({"dataset": str(tmp_path / "gone"), "training_split": "deploy"}) == set()
+
+    train = [json.loads(line) for line in (ws.stage_dir("build") / "train.jsonl").read_text().splitlines()]
+    heldout = [json.loads(line) for line in (ws.stage_dir("build") / "heldout.jsonl").read_text().splitlines()]
+    first = json.loads((folder / "eval.json").read_text())
+    items = build_items(ws, EvalSettings(**first["settings"]), train, heldout)
+    answers = [json.loads(line) for line in (folder / "answers.jsonl").read_text().splitlines()]
+    result = score_all(ws, items, answers, train, {}, ["tuned"], log=quiet, trained_questions=asked)
+    born = next(i.id for i in items["identity"] if i.question == "Where were you born?")
+    assert result["probes_asked_in_training"] == [born]
+    kept = [d["fact_recall"] for i, d in result["per_item"]["tuned"]["identity"].items() if i != born]
+    assert result["metrics"]["tuned"]["identity_recall"] == pytest.approx(sum(kept) / len(kept), abs=1e-3)
+
+
 def test_eval_keeps_every_answer_with_its_passages(evaluated):
     ws, _, folder = evaluated
     rows = [json.loads(line) for line in (folder / "answers.jsonl").read_text().splitlines()]

@@ -70,7 +70,7 @@ def test_export_is_a_static_folder_verified_in_onnxruntime(web_export):
 def test_page_streams_the_greedy_reply_in_chromium_and_works_offline(web_export, browser):
     from transformers import AutoTokenizer
 
-    from personatune.persona.rag import build_index
+    from personatune.data.rag import build_index
 
     ws, run_dir, result = web_export
     page_data = json.loads((result.folder / "persona.json").read_text())

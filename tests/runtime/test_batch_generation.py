@@ -20,7 +20,7 @@ def conversation(question: str, passage: str) -> list[dict]:
 
 def test_shared_prefix_is_computed_once_and_answers_are_unchanged(monkeypatch):
     from personatune.runtime.generation import Settings
-    from personatune.runtime.hf_engine import HFEngine
+    from personatune.train import prefix
 
     engine = small_engines("base")["base"]
     conversations = [conversation("Where were you born?", "I was born in Gdansk."),
@@ -28,16 +28,16 @@ def test_shared_prefix_is_computed_once_and_answers_are_unchanged(monkeypatch):
                      conversation("When did you open the shop?", "The shop opened in 2016 in a rented garage."),
                      conversation("Do you trust tool reviews?", "Most reviews are paid for.")]
     settings = Settings(temperature=0.0, max_new_tokens=10, repetition_penalty=1.15)
-    shared = HFEngine._shared_prefix([engine.prompt_ids(c) for c in conversations])
-    assert len(shared) >= HFEngine.MIN_SHARED_PREFIX  # the template and the card
+    shared = prefix.shared_length([engine.prompt_ids(c) for c in conversations])
+    assert shared >= prefix.MIN_SHARED_PREFIX  # the template and the card
 
     prefills: list[int] = []
-    prefill = engine._prefill
-    monkeypatch.setattr(engine, "_prefill", lambda ids: prefills.append(len(ids)) or prefill(ids))
+    prefill = prefix.prefill
+    monkeypatch.setattr(prefix, "prefill", lambda model, ids: prefills.append(ids.shape[1]) or prefill(model, ids))
     with_prefix = engine.generate_batch(conversations, settings, batch_size=3)  # two batches, one prefill
-    assert prefills == [len(shared)]
+    assert prefills == [shared]
 
-    monkeypatch.setattr(HFEngine, "MIN_SHARED_PREFIX", 10**9)  # every prompt computed whole, left-padded
+    monkeypatch.setattr(prefix, "MIN_SHARED_PREFIX", 10**9)  # every prompt computed whole, left-padded
     whole = engine.generate_batch(conversations, settings, batch_size=3)
     assert with_prefix == whole and all(text for text, _ in whole)
     alone = [engine.generate_batch([c], settings)[0] for c in conversations]

@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default: DIR/runs/<run>/merged)")
     p.set_defaults(func=commands.cmd_merge)
 
-    from personatune.persona.rag import Settings as RagSettings
+    from personatune.data.rag import Settings as RagSettings
 
     p = sub.add_parser("index", help="build the retrieval index over the segments (BM25 + embeddings); "
                        "report recall@k on the probes; optionally search it")

@@ -87,7 +87,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 def cmd_index(args: argparse.Namespace) -> int:
     from personatune.data.pairs import load_probes
-    from personatune.persona.rag import Settings, build_index, recall_at_k
+    from personatune.data.rag import Settings, build_index, recall_at_k
     from personatune.settings import resolve
     from personatune.workspace import Workspace
 
@@ -103,14 +103,14 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"  (on {result['probes']} identity and opinion probes: is the segment holding the expected "
               "facts among the top k?)")
     if args.query:
-        from personatune.persona.rag import format_context
+        from personatune.data.rag import format_context
 
         print(format_context(index.search(args.query)))
     return 0
 
 
 def cmd_card(args: argparse.Namespace) -> int:
-    from personatune.persona.card import generate_card
+    from personatune.data.card import generate_card
     from personatune.workspace import Workspace
 
     path, live = generate_card(Workspace.open(args.dir))
@@ -221,9 +221,9 @@ def cmd_rate(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
+    from personatune.data.rag import Settings as RagSettings
     from personatune.data.runner import STAGES
     from personatune.eval.evaluate import Settings as EvalSettings
-    from personatune.persona.rag import Settings as RagSettings
     from personatune.runtime.generation import Settings as GenerationSettings
     from personatune.settings import resolve
     from personatune.train.runs import Settings as TrainSettings

@@ -15,12 +15,13 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from personatune import artifacts
+from personatune.data.served import mark_served, served_section
 from personatune.data.stage import StageContext
 from personatune.errors import UserError
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
-VERSION = 4  # 3: the deploy split (every persona segment trained); 4: budget_tokens
+VERSION = 5  # 3: the deploy split (every persona segment trained); 4: budget_tokens; 5: served rows
 SPLITS = ("train", "validation", "heldout")
 DEPLOY = "deploy"  # train + the persona rows held out for evaluation, oversampled alike
 
@@ -41,6 +42,12 @@ class Settings(BaseSettings):
     budget_tokens: int = setting(0, help="at most this many train tokens per non-persona label (0: no budget): "
                                          "instructional segments are sampled across topics, persona is never "
                                          "dropped, and the ratio is chosen against what is kept")
+    served_share: float = setting(0.2, help="share of train and deploy rows trained as served: their system message "
+                                            "is the one chat, serve and eval send (persona card + retrieved passages), "
+                                            "so the model learns to use passages (0: the plain system prompt only)")
+    served_gold_share: float = setting(0.8, help="of the served rows, the share whose passages include the answer's own "
+                                                 "segment; the rest get other passages only, so the model learns to "
+                                                 "answer from what it learned when retrieval misses")
     seed: int = setting(13, help="seed for the split and the shuffle")
 
     def problems(self) -> list[str]:
@@ -60,6 +67,8 @@ class Settings(BaseSettings):
             out.append("auto_target must be in (0, 10]")
         if self.budget_tokens < 0:
             out.append("budget_tokens must be >= 0 (0: no budget)")
+        out += [f"{name} must be between 0 and 1" for name in ("served_share", "served_gold_share")
+                if not 0 <= getattr(self, name) <= 1]
         return out
 
 
@@ -209,6 +218,9 @@ def build(rows: list[dict], settings: Settings) -> tuple[dict[str, list[dict]], 
                                         if row["label"] == "persona" for copy in oversampled(row, DEPLOY, ratio, rng)]
     rng.shuffle(out["train"])
     rng.shuffle(out[DEPLOY])
+    served = {"share": settings.served_share, "gold_share": settings.served_gold_share,
+              "deploy": mark_served(out[DEPLOY], settings.seed, settings.served_share, settings.served_gold_share),
+              "train": dict(Counter(f"{r['label']}/{r['served']}" for r in out["train"] if r.get("served")))}
     for split in ("validation", "heldout"):
         for row in by_split[split]:
             ex = example(row, split, row["questions"][0], 0)
@@ -225,6 +237,7 @@ def build(rows: list[dict], settings: Settings) -> tuple[dict[str, list[dict]], 
     report = {
         "segments_without_questions": sorted(r["segment_id"] for r in rows if not r["questions"]),
         "budget": budget,
+        "served": served,
         "ratio": ratio, "ratio_setting": str(settings.ratio), "cap": settings.cap, "why": why, "warnings": warnings,
         "segments": {s: dict(Counter(r["label"] for r in by_split[s])) for s in SPLITS},
         "rows": {s: len(out[s]) for s in (*SPLITS, DEPLOY)},
@@ -321,6 +334,7 @@ def dataset_card(name: str, report: dict, checks: dict | None = None) -> str:
                   "`train --persona-held-out` trains on `train` only, so eval can tell what the model learned "
                   "from what only retrieval can know."]
     lines += budget_section(report.get("budget"))
+    lines += served_section(report.get("served"))
     lines += ["", "## Train label shares", "", "| label | rows before | tokens before | token share before | "
               "rows after | tokens after | token share after |", "|---|---|---|---|---|---|---|"]
     for label in sorted(set(before) | set(after)):

@@ -15,7 +15,7 @@ from personatune.errors import UserError
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
-VERSION = 2  # 2: the deploy split; provenance names a fact pair's segment
+VERSION = 3  # 2: the deploy split; provenance names a fact pair's segment; 3: rows trained as served
 FORMATS = ("messages", "alpaca", "sharegpt")
 SPLITS = ("train", "validation", "heldout", "deploy")  # deploy: train + the held-out persona rows
 
@@ -41,6 +41,9 @@ def provenance(row: dict) -> dict:
         where["offset"] = row["offset"]
     if row.get("parent"):
         where["parent"] = row["parent"]  # a fact pair's segment
+    if row.get("served"):
+        where["served"] = row["served"]  # trained as served: "gold" (its own passage is there) or "distractors"
+        where["passages"] = row.get("passages", [])
     return where
 
 
@@ -67,21 +70,43 @@ def to_sharegpt(row: dict, system: str) -> dict:
 CONVERT = {"messages": to_messages, "alpaca": to_alpaca, "sharegpt": to_sharegpt}
 
 
+def plain_system(ws) -> str:
+    """The system message of every row not trained as served, and of the runtimes with the card off."""
+    from personatune.settings import resolve
+
+    return resolve(Settings, ws.section("dataset")).system_prompt.replace("{name}", ws.name)
+
+
 def inputs(ws, settings: Settings) -> dict:
-    return {"person": ws.name}
+    """Rows trained as served carry the card and the retrieval settings: an edited card rebuilds them."""
+    from personatune.data.card import live_card
+
+    return {"person": ws.name, "card": artifacts.sha256_text(live_card(ws) or ""), "rag": ws.section("rag")}
 
 
 def run(ctx: StageContext, settings: Settings) -> dict:
+    from personatune.data.served import served_systems
+
     system = settings.system_prompt.replace("{name}", ctx.ws.name)
+    rows = {split: artifacts.read_jsonl(ctx.previous / f"{split}.jsonl") if (ctx.previous / f"{split}.jsonl").exists()
+            else [] for split in SPLITS}
+    served, report = served_systems(ctx.ws, rows, system, log=ctx.log)
     counts = {}
-    for fmt in settings.formats:
-        for split in SPLITS:
-            path = ctx.previous / f"{split}.jsonl"
-            rows = artifacts.read_jsonl(path) if path.exists() else []
-            counts[f"{fmt}/{split}"] = artifacts.write_jsonl(ctx.out / fmt / f"{split}.jsonl",
-                                                             (CONVERT[fmt](r, system) for r in rows))
+    for split, split_rows in rows.items():
+        systems = served.get(split, {})
+        for row in split_rows:
+            if row["id"] in systems:
+                row["passages"] = systems[row["id"]][1]
+        for fmt in settings.formats:
+            counts[f"{fmt}/{split}"] = artifacts.write_jsonl(
+                ctx.out / fmt / f"{split}.jsonl",
+                (CONVERT[fmt](r, systems[r["id"]][0] if r["id"] in systems else system) for r in split_rows))
+    if report:
+        ctx.log(f"  trained as served: {report['deploy']['rows']} deploy rows with the card and "
+                f"{report['top_k']} retrieved passages ({report['deploy']['system_words_mean']:.0f} words of system "
+                "message on average)")
     ctx.log(f"  wrote {', '.join(settings.formats)} to {ctx.ws.stage_dir('dataset').relative_to(ctx.ws.root)}/")
-    return {"files": counts, "formats": settings.formats, "system_prompt": system}
+    return {"files": counts, "formats": settings.formats, "system_prompt": system, "served": report}
 
 
 def load_dataset(workspace: str | Path, split: str = "train", fmt: str = "messages"):

@@ -252,7 +252,8 @@ def evaluate(ws: Workspace, run_id: str | None = None, settings: Settings | None
     run_record = artifacts.read_json(run_dir / "run.json") if (run_dir / "run.json").exists() else {}
     trained = run_record.get("persona_segments_trained")
     result = score_all(ws, items, answers, train, nll, settings.variants, log=log,
-                       trained_segments=set(trained) if trained is not None else None)
+                       trained_segments=set(trained) if trained is not None else None,
+                       trained_questions=training_questions(run_record))
     if judge is not None:
         from personatune.eval.judge import judge_answers, record
 
@@ -295,6 +296,17 @@ def _generator(engine, budget, settings: Settings, into: list):
         into.extend(outs)
         return outs
     return generate
+
+
+def training_questions(run_record: dict) -> set[str]:
+    """Every user message the run trained on, normalised (empty when its training file is gone)."""
+    from personatune.eval.metrics.text import normalise
+
+    path = Path(run_record.get("dataset") or "") / f"{run_record.get('training_split', 'train')}.jsonl"
+    if not run_record.get("dataset") or not path.is_file():
+        return set()
+    return {normalise(m["content"]) for row in artifacts.read_jsonl(path) for m in row.get("messages", [])
+            if m.get("role") == "user"}
 
 
 def _likelihoods(ws: Workspace, engines: dict, items: dict[str, list[Item]], heldout: list[dict],

@@ -19,7 +19,9 @@ from personatune.eval.metrics.verbatim import NgramIndex, exact_continuation
 from personatune.workspace import Workspace
 
 DEFINITIONS = {
-    "identity_recall": "mean share of each identity probe's expected facts the answer states (normalised match)",
+    "identity_recall": "mean share of each identity probe's expected facts the answer states (normalised match), over "
+                       "the probes whose question the tuned run was never trained on (a probe asked word for word in "
+                       "training is left out and listed in probes_asked_in_training)",
     "identity_recall_trained": "identity recall over the probes whose source segment the tuned run trained on",
     "identity_recall_unseen": "identity recall over the probes whose source segment the tuned run never saw (only "
                               "retrieval can know these)",
@@ -80,9 +82,12 @@ def probe_segments(identity: list, labels: list[dict]) -> dict[str, str]:
 
 
 def score_all(ws: Workspace, items: dict, answers: list[dict], train: list[dict], nll: dict,
-              variants: list[str], log=print, trained_segments: set[str] | None = None) -> dict:
+              variants: list[str], log=print, trained_segments: set[str] | None = None,
+              trained_questions: set[str] | None = None) -> dict:
     """`trained_segments`: the persona segments the tuned run trained on (from its run.json); identity
-    recall is then also reported for facts whose source segment it saw and for those it never saw."""
+    recall is then also reported for facts whose source segment it saw and for those it never saw.
+    `trained_questions`: the run's training questions (normalised); a probe asked word for word in
+    training measures recitation, not recall, and is left out of every identity recall."""
     from personatune.embed import get_embedder
 
     embedder = get_embedder()
@@ -101,6 +106,10 @@ def score_all(ws: Workspace, items: dict, answers: list[dict], train: list[dict]
     by_id = {name: {i.id: i for i in group} for name, group in items.items()}
     sources = probe_segments(items.get("identity", []), labels) if trained_segments is not None else {}
     seen_by_run = {i for i, seg in sources.items() if seg in trained_segments} if sources else set()
+    asked = sorted(i.id for i in items.get("identity", []) if normalise(i.question) in (trained_questions or set()))
+    if asked:
+        log(f"  {len(asked)} identity probe(s) asked word for word in training, left out of identity recall: "
+            + ", ".join(asked[:5]))
     from personatune.eval.answer_checks import check_answer
 
     per_item: dict = {v: {} for v in variants}
@@ -151,9 +160,9 @@ def score_all(ws: Workspace, items: dict, answers: list[dict], train: list[dict]
             return [float(d[key]) for d in sets.get(name, {}).values() if key in d and d[key] is not None]
 
         identity_opinion = values("identity", "invented") + values("opinions", "invented")
-        recall = sets.get("identity", {})
+        recall = {i: d for i, d in sets.get("identity", {}).items() if i not in asked}
         table = {
-            "identity_recall": values("identity", "fact_recall"),
+            "identity_recall": [float(d["fact_recall"]) for d in recall.values() if "fact_recall" in d],
             "identity_recall_trained": [float(d["fact_recall"]) for i, d in recall.items()
                                         if i in seen_by_run and "fact_recall" in d],
             "identity_recall_unseen": [float(d["fact_recall"]) for i, d in recall.items()
@@ -192,6 +201,7 @@ def score_all(ws: Workspace, items: dict, answers: list[dict], train: list[dict]
             "flags": flags, "term_echo": echo, "lengths": lengths, "persona_terms": terms[:30],
             "persona_entities": entities[:50], "probe_segments": sources,
             "probes_trained": sorted(seen_by_run) if trained_segments is not None else None,
+            "probes_asked_in_training": asked,
             "definitions": DEFINITIONS}
 
 

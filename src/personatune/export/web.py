@@ -158,10 +158,9 @@ def _parity(files: dict[str, Path], config, ids: list[list[int]], reference: lis
 
 def _passages(ws: Workspace, path: Path, log=print) -> dict | None:
     """The person's own segments for retrieval in the page (BM25 there; see index.html)."""
+    from personatune.data.rag import RAG_HEADER, build_index, where
+    from personatune.data.rag import Settings as RagSettings
     from personatune.data.retrieval import STOPWORDS
-    from personatune.persona.prompting import RAG_HEADER
-    from personatune.persona.rag import Settings as RagSettings
-    from personatune.persona.rag import build_index, where
     from personatune.settings import resolve
 
     settings = resolve(RagSettings, ws.section("rag"))

@@ -11,11 +11,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from personatune.data.rag import served_system
 from personatune.errors import UserError
 from personatune.workspace import Workspace
-
-RAG_HEADER = ("Passages from your own material (use them for facts; if they do not answer the question, "
-              "say you don't know):")
 
 
 @dataclass
@@ -35,14 +33,9 @@ class Persona:
     """The workspace's card and retrieval index, loaded once and shared by every conversation."""
 
     def __init__(self, ws: Workspace, top_k: int | None = None, log=print):
-        from personatune.persona.card import read_card
+        from personatune.data.card import live_card
         self.ws, self.log = ws, log
-        self.card = (read_card(ws) or "").strip() or None
-        if self.card is None and (ws.stage_dir("label") / "labels.jsonl").exists():
-            from personatune.persona.card import generate_card
-
-            path, _ = generate_card(ws)
-            self.card = path.read_text(encoding="utf-8").strip()
+        self.card = live_card(ws)
         self.plain_system = self.plain_system_for(ws)
         self.top_k = top_k
         self._index = None
@@ -50,18 +43,17 @@ class Persona:
 
     @staticmethod
     def plain_system_for(ws: Workspace) -> str:
-        """The system message the model was trained with."""
-        from personatune.data.dataset import Settings as DatasetSettings
-        from personatune.settings import resolve
+        """The system message the model was trained with (with the card off)."""
+        from personatune.data.dataset import plain_system
 
-        return resolve(DatasetSettings, ws.section("dataset")).system_prompt.replace("{name}", ws.name)
+        return plain_system(ws)
 
     @property
     def index(self):
         with self._index_lock:
             if self._index is None:
-                from personatune.persona.rag import Settings as RagSettings
-                from personatune.persona.rag import build_index
+                from personatune.data.rag import Settings as RagSettings
+                from personatune.data.rag import build_index
                 from personatune.settings import resolve
 
                 settings = resolve(RagSettings, self.ws.section("rag"))
@@ -77,10 +69,8 @@ class Persona:
         base = "\n\n".join(part for part in (base, client_system) if part)
         if not toggles.rag or not query.strip():
             return base, []
-        from personatune.persona.rag import format_context
-
         hits = self.index.search(query)
-        return f"{base}\n\n{RAG_HEADER}\n{format_context(hits)}", hits
+        return served_system(base, hits), hits
 
     def prompt(self, history: list[dict], toggles: Toggles, engine, settings) -> Prompt:
         """System message + the newest turns of `history` that fit the engine's context window."""

@@ -151,6 +151,8 @@ class HFEngine(Engine):
         """
         import torch
 
+        from personatune.train.prefix import cache_argument, prefill, shared_length
+
         prompts = [self.prompt_ids(c) for c in conversations]
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         out: list[tuple[str, int]] = [("", 0)] * len(prompts)
@@ -160,8 +162,8 @@ class HFEngine(Engine):
         with self.lock, torch.inference_mode():
             if sampling:
                 torch.manual_seed(settings.seed)
-            shared = self._shared_prefix(prompts) if len(prompts) > 1 else []
-            prefix_cache = self._prefill(shared) if shared else None
+            shared = prompts[0][:shared_length(prompts, min(len(p) for p in prompts) - 1)]
+            prefix_cache = prefill(self.model, torch.tensor([shared], device=self.model.device)) if shared else None
             for start in range(0, len(order), batch_size):
                 chunk = order[start:start + batch_size]
                 rests = [prompts[i][len(shared):] for i in chunk]
@@ -182,7 +184,7 @@ class HFEngine(Engine):
 
                     cache = copy.deepcopy(prefix_cache)
                     cache.batch_repeat_interleave(len(chunk))
-                    kwargs[self._cache_argument()] = cache
+                    kwargs[cache_argument(self.model)] = cache
                 result = self.model.generate(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device),
                                              max_new_tokens=budget, min_new_tokens=min(settings.min_new_tokens, budget),
                                              do_sample=sampling,
@@ -196,37 +198,6 @@ class HFEngine(Engine):
                 if progress:
                     progress(len(chunk))
         return out
-
-    MIN_SHARED_PREFIX = 64  # below this, computing it once saves less than the copies cost
-
-    @staticmethod
-    def _shared_prefix(prompts: list[list[int]]) -> list[int]:
-        """The tokens every prompt starts with, leaving each at least one token of its own."""
-        first, n = prompts[0], min(len(p) for p in prompts) - 1
-        k = 0
-        while k < n and all(p[k] == first[k] for p in prompts):
-            k += 1
-        return first[:k] if k >= HFEngine.MIN_SHARED_PREFIX else []
-
-    def _prefill(self, ids: list[int]):
-        """Keys and values of `ids` (one sequence), to be copied into every batch that starts with them."""
-        import torch
-        from transformers import DynamicCache
-
-        try:
-            cache = DynamicCache(config=self.model.config)
-        except TypeError:  # older transformers: no config argument
-            cache = DynamicCache()
-        self.model(input_ids=torch.tensor([ids], device=self.model.device), use_cache=True,
-                   **{self._cache_argument(): cache})
-        return cache
-
-    def _cache_argument(self) -> str:
-        """transformers 5 names the key/value cache `cache`; earlier versions `past_key_values`."""
-        import inspect
-
-        model = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
-        return "cache" if "cache" in inspect.signature(type(model).forward).parameters else "past_key_values"
 
     def answer_nll(self, conversations: list[list[dict]], batch_size: int = 8) -> list[float]:
         """Mean per-token negative log-likelihood of each conversation's final assistant message."""

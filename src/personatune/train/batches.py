@@ -8,9 +8,11 @@ resumed run sees exactly the batches the interrupted one would have.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 
 from personatune.errors import UserError
+from personatune.train.prefix import shared_length
 
 # For tokenizers that ship no chat template (pretrained base models such as gemma3-270m): plain
 # role headers and the tokenizer's end-of-sequence token after each answer, so generation stops.
@@ -145,7 +147,10 @@ def collate(examples: list[Example], pad_id: int):
         cols.extend(positions)
         targets.extend(e.ids[e.prompt_len:])
     padded = bool((mask == 0).any())
-    return {"input_ids": ids, "attention_mask": mask if padded else None,
+    # Rows trained as served open with the same template and card: computed once per batch (no labelled
+    # position lies inside it, so the loss never needs its hidden states).
+    shared = shared_length([e.ids for e in examples], min(e.prompt_len for e in examples) - 1)
+    return {"input_ids": ids, "attention_mask": mask if padded else None, "shared": shared,
             "rows": torch.tensor(rows), "cols": torch.tensor(cols), "targets": torch.tensor(targets),
             "tokens": int(mask.sum()), "padding": int((mask == 0).sum())}
 
@@ -169,3 +174,12 @@ def validation_sample(rows: list[dict], n: int, seed: int) -> list[dict]:
     for label in sorted(by_label):
         keep.update(rng.sample(by_label[label], quota[label]))
     return [row for i, row in enumerate(rows) if i in keep]
+
+
+def what_is_trained(rows: list[dict]) -> tuple[list[str], dict]:
+    """(the persona segments the rows teach, how many rows are trained as served: with their own passage
+    ("gold"), with other passages only ("distractors"), or with the plain system prompt)."""
+    meta = [r.get("metadata") or {} for r in rows]
+    trained = sorted({m.get("parent") or m.get("segment_id") for m in meta if m.get("label") == "persona"})
+    served = Counter(m.get("served") or "plain" for m in meta)
+    return trained, {kind: served[kind] for kind in ("gold", "distractors", "plain")}

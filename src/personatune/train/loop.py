@@ -28,6 +28,7 @@ from personatune.errors import UserError
 from personatune.train.batches import Example, collate, length_grouped_batches
 from personatune.train.fast_lora import fast_lora
 from personatune.train.loss import labelled_cross_entropy
+from personatune.train.prefix import hidden_after_prefix
 
 
 class TrainingInterrupted(Exception):
@@ -184,11 +185,12 @@ class Trainer:
     def loss_sum(self, batch: dict, scale: float) -> torch.Tensor:
         """Sum of token losses over the batch's labelled positions, times `scale`."""
         ids = batch["input_ids"].to(self.device)
-        # Batches are right-padded and attention is causal, so no real token can see a pad: the
-        # mask is redundant, and leaving it out keeps SDPA on its fast causal kernel. Pad
-        # positions compute garbage that no loss position reads.
-        hidden = self.decoder(input_ids=ids).last_hidden_state
-        picked = hidden[batch["rows"].to(self.device), batch["cols"].to(self.device)]
+        # Right-padded + causal: no real token sees a pad, so no mask (SDPA keeps its fast causal kernel).
+        # Rows sharing an opening (template + card) compute it once: same loss and gradients.
+        shared = batch.get("shared", 0)
+        hidden = (hidden_after_prefix(self.decoder, ids, shared) if shared
+                  else self.decoder(input_ids=ids).last_hidden_state)
+        picked = hidden[batch["rows"].to(self.device), batch["cols"].to(self.device) - shared]
         return labelled_cross_entropy(picked, self.head.weight, batch["targets"].to(self.device),
                                       scale=scale, softcap=self.softcap)
 

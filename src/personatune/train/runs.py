@@ -45,7 +45,8 @@ class Settings(BaseSettings):
     max_steps: int = setting(0, help="optimizer steps to run; 0 = derive from epochs")
     batch_size: int = setting(8, help="examples per micro-batch (per process)")
     grad_accum: int = setting(1, help="micro-batches per optimizer step")
-    max_length: int = setting(320, help="longest example in tokens (prompt + answer)")
+    max_length: int = setting(1536, help="longest example in tokens (prompt + answer; rows trained as served carry the "
+                                         "card and passages, ~1,300 tokens)")
     overflow: str = setting("truncate", choices=("truncate", "drop"),
                             help="examples longer than max_length: cut the answer's end, or drop them (counted)")
     weight_decay: float = setting(0.0, help="AdamW weight decay on LoRA matrices")
@@ -236,7 +237,7 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
     import torch
 
     from personatune.device import pick_device
-    from personatune.train.batches import encode_rows, validation_sample
+    from personatune.train.batches import encode_rows, validation_sample, what_is_trained
     from personatune.train.loop import (
         Dist,
         LoopConfig,
@@ -274,8 +275,7 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
     examples, enc_report = encode_rows(tokenizer, train_rows, settings.max_length, settings.overflow, str(train_path))
     val_rows = validation_sample(artifacts.read_jsonl(val_path) if val_path.exists() else [],
                                  settings.validation_rows, settings.seed)
-    trained = sorted({(r.get("metadata") or {}).get("parent") or (r.get("metadata") or {}).get("segment_id")
-                      for r in train_rows if (r.get("metadata") or {}).get("label") == "persona"})
+    trained, served = what_is_trained(train_rows)
     val_examples, _ = encode_rows(tokenizer, val_rows, settings.max_length, settings.overflow, str(val_path))
     if not examples:
         raise UserError(f"no usable training examples in {train_path} ({enc_report.dropped} longer than "
@@ -291,7 +291,7 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
     manifest = {
         "run_id": run_dir.name, "status": "running", "base_model": base_model,
         "dataset": str(train_path.parent), "dataset_hash": dataset_hash, "settings": settings.to_dict(),
-        "training_split": train_path.stem, "persona_segments_trained": trained,
+        "training_split": train_path.stem, "persona_segments_trained": trained, "served_rows": served,
         "device": {"type": device.type, "dtype": device.dtype, "processes": dist.world,
                    "threads": torch.get_num_threads()},
         "versions": versions(), "examples": enc_report.to_dict(), "validation_examples": len(val_examples),

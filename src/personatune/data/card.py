@@ -58,16 +58,26 @@ def render_card(name: str, passages: dict[str, list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def generate_card(ws: Workspace, per_section: int = 2, max_words: int = 45) -> tuple[Path, bool]:
-    """Write the card; returns (path written, whether it is the live card)."""
+def card_text(name: str, persona_rows: list[dict], per_section: int = 2, max_words: int = 45) -> str:
+    """The card drawn from these persona segments (the training rows of the measurement split use one drawn
+    from trained segments only)."""
+    return render_card(name, _best_passages(persona_rows, per_section, max_words))
+
+
+def persona_rows(ws: Workspace) -> list[dict]:
     labels = ws.stage_dir("label") / "labels.jsonl"
     if not labels.exists():
         raise UserError(f"no labels in {ws.root}; run `personatune run {ws.root} --until label` first")
-    rows = [r for r in artifacts.read_jsonl(labels) if r["label"] == "persona"]
+    return [r for r in artifacts.read_jsonl(labels) if r["label"] == "persona"]
+
+
+def generate_card(ws: Workspace, per_section: int = 2, max_words: int = 45) -> tuple[Path, bool]:
+    """Write the card; returns (path written, whether it is the live card)."""
+    rows = persona_rows(ws)
     if not rows:
         raise UserError("no persona segments were found, so there is nothing to put on a card; mark some with "
                         f"`personatune label {ws.root} --review`")
-    text = render_card(ws.name, _best_passages(rows, per_section, max_words))
+    text = card_text(ws.name, rows, per_section, max_words)
     card, marker = ws.root / CARD, ws.root / ".persona_card.sha256"
     edited = card.exists() and (not marker.exists() or
                                 marker.read_text().strip() != artifacts.sha256_file(card))
@@ -82,3 +92,16 @@ def generate_card(ws: Workspace, per_section: int = 2, max_words: int = 45) -> t
 def read_card(ws: Workspace) -> str | None:
     card = ws.root / CARD
     return card.read_text(encoding="utf-8") if card.exists() else None
+
+
+def live_card(ws: Workspace) -> str | None:
+    """The card every runtime puts in the system message: the person's (or the generated) card, written
+    first if there is none yet and there are labels to draw it from; None when there is nothing to say."""
+    card = (read_card(ws) or "").strip() or None
+    if card is None and (ws.stage_dir("label") / "labels.jsonl").exists():
+        try:
+            path, _ = generate_card(ws)
+        except UserError:  # no persona segments: the plain system prompt it is
+            return None
+        card = path.read_text(encoding="utf-8").strip()
+    return card

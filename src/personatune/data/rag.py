@@ -55,6 +55,12 @@ class Index:
         self.settings = settings
         self.lexical = BM25([seg["text"] for seg in segments], k1=settings.k1, b=settings.b)
         self._embedder = None
+        self._position = {seg["segment_id"]: i for i, seg in enumerate(segments)}
+
+    def by_id(self, segment_id: str) -> dict | None:
+        """A segment as a hit (with where it came from), or None when it is not in the index."""
+        i = self._position.get(segment_id)
+        return None if i is None else {**self.segments[i], "score": 0.0, "where": where(self.segments[i])}
 
     def bm25(self, query: str) -> np.ndarray:
         return self.lexical.scores(query)
@@ -82,9 +88,19 @@ class Index:
         return [{**self.segments[i], "score": round(fused[i], 5), "where": where(self.segments[i])} for i in best]
 
 
+RAG_HEADER = ("Passages from your own material (use them for facts; if they do not answer the question, "
+              "say you don't know):")
+
+
 def format_context(hits: list[dict]) -> str:
     """The passages as they go into a prompt, each with where it came from."""
     return "\n\n".join(f"[{n}] ({hit['where']}) {hit['text']}" for n, hit in enumerate(hits, 1))
+
+
+def served_system(base: str, hits: list[dict]) -> str:
+    """The system message every runtime sends with retrieval on (and the training rows that learn it):
+    the card (or the plain system prompt), the header, the passages."""
+    return f"{base}\n\n{RAG_HEADER}\n{format_context(hits)}"
 
 
 def index_dir(ws: Workspace) -> Path:
@@ -93,11 +109,12 @@ def index_dir(ws: Workspace) -> Path:
 
 def build_index(ws: Workspace, settings: Settings | None = None, log=print) -> Index:
     """Build (or load the cached) index over the label stage's segments."""
-    from personatune.data.runner import read_record
-
     settings = settings or Settings()
     label_dir = ws.stage_dir("label")
-    record = read_record(label_dir)
+    try:  # the label stage's record (not data.runner's reader: the runner's stages use this index)
+        record = artifacts.read_json(label_dir / "record.json")
+    except (OSError, ValueError):
+        record = None
     if record is None:
         raise UserError(f"no labelled segments in {ws.root}; run `personatune run {ws.root} --until label` first")
     fingerprint = artifacts.sha256_json({"version": VERSION, "labels": record["output_hash"],

@@ -4,8 +4,8 @@ import shutil
 
 import pytest
 
+from personatune.data.card import CARD, GENERATED, generate_card, read_card, render_card
 from personatune.errors import UserError
-from personatune.persona.card import CARD, GENERATED, generate_card, read_card, render_card
 from personatune.workspace import Workspace
 
 

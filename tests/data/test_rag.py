@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import yaml
 
-from personatune.persona.rag import Index, Settings, build_index, format_context, recall_at_k, where
+from personatune.data.rag import Index, Settings, build_index, format_context, recall_at_k, where
 
 SEGMENTS = [
     {"segment_id": "a", "source": "/x/story.vtt", "start": 75.0, "offset": None,
