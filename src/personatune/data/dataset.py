@@ -96,7 +96,7 @@ def run(ctx: StageContext, settings: Settings) -> dict:
         systems = served.get(split, {})
         for row in split_rows:
             if row["id"] in systems:
-                row["passages"] = systems[row["id"]][1]
+                row["passages"], row["served"] = systems[row["id"]][1:]
         for fmt in settings.formats:
             counts[f"{fmt}/{split}"] = artifacts.write_jsonl(
                 ctx.out / fmt / f"{split}.jsonl",

@@ -86,7 +86,9 @@ def _passages(index, row: dict, excluded: set[str], top_k: int) -> tuple[list[di
 
 
 def served_systems(ws: Workspace, rows_by_split: dict[str, list[dict]], plain: str, log=print) -> tuple[dict, dict]:
-    """split -> {row id: (system message, passage segment ids)} for the rows build marked served, and a report."""
+    """split -> {row id: (system message, passage segment ids, "gold" or "distractors")} for the rows build
+    marked served, and a report. A row whose own segment is not in the index (a contrastive pair from the
+    probes file) can only be "distractors"."""
     marked = {s: [r for r in rows_by_split.get(s, []) if r.get("served")] for s in SERVED_SPLITS}
     if not any(marked.values()):
         return {}, {}
@@ -110,7 +112,9 @@ def served_systems(ws: Workspace, rows_by_split: dict[str, list[dict]], plain: s
             own[what] += 1
             system = served_system(base, hits)
             words.append(len(system.split()))
-            systems[row["id"]] = (system, [h["segment_id"] for h in hits])
+            ids = [h["segment_id"] for h in hits]  # "gold" only where the own passage is really there
+            systems[row["id"]] = (system, ids, "gold" if (row.get("parent") or row["segment_id"]) in ids
+                                  else "distractors")
         out[split] = systems
         report[split] = {"rows": len(systems), "own_passage": dict(own),
                          "system_words_mean": round(sum(words) / len(words), 1) if words else 0}
