@@ -43,3 +43,26 @@ def test_no_labels_is_one_clear_error(tmp_path):
     init_workspace(tmp_path / "ws", [str(tmp_path)])
     with pytest.raises(UserError, match="no labels"):
         generate_card(Workspace.open(tmp_path / "ws"))
+
+
+def test_the_dataset_stage_reads_the_card_only_when_rows_are_trained_as_served(tmp_path):
+    from personatune import artifacts
+    from personatune.data import dataset
+    from personatune.workspace import init_workspace
+
+    init_workspace(tmp_path / "ws", [str(tmp_path)], name="Marta")
+    ws = Workspace.open(tmp_path / "ws")
+    label = ws.stage_dir("label")
+    label.mkdir(parents=True)
+    artifacts.write_jsonl(label / "labels.jsonl", [
+        {"segment_id": "s0", "label": "persona", "subtype": "background", "score": 0.9, "source": "a.md",
+         "text": "I grew up in Duluth, Minnesota, and I still live there with my husband."}])
+    with (ws.root / "persona.yaml").open("a", encoding="utf-8") as f:
+        f.write("build:\n  served_share: 0\n")
+    ws = Workspace.open(tmp_path / "ws")
+    assert "card" not in dataset.inputs(ws, dataset.Settings())
+    assert not (ws.root / CARD).exists()  # nothing written for a card no row carries
+    config = (ws.root / "persona.yaml").read_text(encoding="utf-8").replace("served_share: 0", "served_share: 0.2")
+    (ws.root / "persona.yaml").write_text(config, encoding="utf-8")
+    ws = Workspace.open(tmp_path / "ws")
+    assert dataset.inputs(ws, dataset.Settings())["card"] and (ws.root / CARD).exists()

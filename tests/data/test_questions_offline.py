@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from personatune.data import pos
-from personatune.data.question_forms import agree, fact_question, slot, stance_question, verb_lemma
+from personatune.data.fact_questions import fact_questions
+from personatune.data.question_forms import agree, slot, stance_question, verb_lemma
 from personatune.data.retrieval import BM25
 from personatune.data.template_questions import TemplateBackend, sentences
 
@@ -75,20 +76,73 @@ def test_verb_lemmas(word, tag, lemma):
     assert verb_lemma(word, tag, known) == lemma
 
 
-@pytest.mark.parametrize("sentence, question", [
-    ("I was born in Gdańsk, in Poland.", "Where were you born?"),
-    ("I grew up in Duluth, Minnesota.", "Where did you grow up?"),
+@pytest.mark.parametrize("sentence, questions", [
+    ("I was born in Gdańsk, in Poland.", ["Where were you born?"]),
+    ("I was born in Gdańsk in 1987.", ["Where were you born?", "When were you born?"]),
+    ("I grew up in Duluth, Minnesota.", ["Where did you grow up?"]),
     ("I started mechanical engineering at the University of Minnesota Duluth.",
-     "Where did you start mechanical engineering?"),
-    ("I started Workbench Notes in January 2015, with a phone on a tripod.", "When did you start Workbench Notes?"),
-    ("My parents moved us to Duluth when I was fourteen.", "Where did your parents move you?"),
-    ("I worked at Amazon for five years.", "Where did you work?"),
-    ("I think glue is fine.", None),
-    ("I like to cut wood.", None),
+     ["Where did you start mechanical engineering?"]),
+    ("I started Workbench Notes in January 2015, with a phone on a tripod.", ["When did you start Workbench Notes?"]),
+    ("My parents moved us to Duluth when I was fourteen.", ["Where did your parents move you?"]),
+    ("I worked at Amazon for five years.", ["Where did you work?", "How long did you work at Amazon?"]),
+    ("I'm from Seattle.", ["Where are you from?"]),
+    ("I teach a beginner woodworking class at Lake Superior College.",
+     ["Where do you teach a beginner woodworking class?"]),
+    ("I maintain the Sway compositor.", ["What compositor do you maintain?"]),
+    ("I teach a beginner woodworking class.", []),  # "What class do you teach?" names nothing specific
+    ("I run FreeRDP on my laptop.", ["What do you run on your laptop?"]),
+    ("I run FreeRDP.", []),  # "What do you run?" means nothing without the passage
+    ("I had twelve subscribers after the first month.", ["How many subscribers did you have after the first month?"]),
+    # one-off events: "What saw did you buy?" assumes a purchase the asker knows nothing of
+    ("I bought a flesh-sensing saw.", []),
+    ("My grandfather gave me his old Stanley number five plane.", []),
+    ("I lasted two years.", []),
+    ("I spent a week in Montreal.", []),
+    ("I met many of the driver developers from AMD.", []),
+    ("The video was bad, and I had twelve subscribers.", ["How many subscribers did you have?"]),
+    ("That was my first real tool.", ["What was your first real tool?"]),
+    # beliefs, plans, negations, hypotheticals, pronouns, titles and idioms state no fact to ask for
+    ("I think glue is fine.", []),
+    ("I like to cut wood.", []),
+    ("I'll move to Berlin in 2030.", []),
+    ("I never lived in Oslo.", []),
+    ("I built it in 2015.", []),
+    ("When I was in Berlin, it rained.", []),
+    ("In 2016, I wrote In Memoriam.", []),
+    ("I used to sneer at the Go maintainers.", []),
+    ("I spent a lot of time studying ctags.", []),
+    ("I talked my way into an apprenticeship.", []),
+    ("I read it in the YouTube comments.", []),
+    ("I'm writing to you from an airplane over Berlin.", []),
+    ("This is my personal blog.", []),
+    ("My honest advice is to buy from Acme.", []),
 ])
-def test_first_person_facts_become_the_question_they_answer(tagger, sentence, question):
-    verbs = {"bear", "grow", "start", "move", "work", "think", "like"}.__contains__
-    assert fact_question(tagger.tag(sentence), sentence, verbs) == question
+def test_first_person_facts_become_the_questions_they_answer(tagger, sentence, questions):
+    verbs = {"bear", "grow", "start", "move", "work", "think", "like", "buy", "give", "last", "have", "build",
+             "write", "talk", "read", "spend", "use", "sneer", "run", "teach", "meet", "maintain"}.__contains__
+    assert [a.question for a in fact_questions(tagger.tag(sentence), sentence, verbs)] == questions
+
+
+def test_a_fact_that_points_back_is_answered_with_the_sentence_before(tagger):
+    from personatune.data.template_questions import TemplateBackend
+
+    segment = {"segment_id": "s", "label": "persona", "text": "My grandfather gave me his old Stanley jack plane. "
+               "And that was my first real tool. So I kept it."}
+    facts = {q: f.answer for f in TemplateBackend([segment["text"]]).facts(segment, 6) for q in f.questions}
+    assert facts["What was your first real tool?"] == ("My grandfather gave me his old Stanley jack plane. "
+                                                        "And that was my first real tool.")
+
+
+def test_names_the_archive_writes_with_capitals_are_names_where_captions_lost_them():
+    from personatune.data.template_questions import TemplateBackend
+
+    texts = ["we drove up to Bayfield on Friday.", "The yard in Bayfield was busy.",
+             "I lived in bayfield for six years and I loved it."]
+    backend = TemplateBackend(texts)
+    assert "bayfield" in backend.names()
+    segment = {"segment_id": "c", "label": "persona", "text": texts[2]}
+    assert [f.questions for f in backend.facts(segment, 6)] == [["Where did you live?", "How long did you live in bayfield?",
+                                                                 "How many years did you live in bayfield?"]]
 
 
 def test_stances_ask_about_the_topic_of_the_persons_own_opinion(tagger):
@@ -119,7 +173,7 @@ def test_template_backend_asks_about_the_answers_own_phrases_and_facts():
     assert backend.propose(SEGMENTS[1], 3, attempt=0) == saw  # deterministic
     assert not set(backend.propose(SEGMENTS[1], 3, attempt=1)) & set(saw)  # a retry asks about other phrases
     facts = backend.facts(SEGMENTS[0], 3)
-    assert facts[0].question == "Where were you born?" and facts[0].answer.startswith("I was born in Gdańsk")
+    assert facts[0].questions[0] == "Where were you born?" and facts[0].answer.startswith("I was born in Gdańsk")
 
 
 def test_sentences_split_on_marks_before_capitals():

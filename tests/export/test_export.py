@@ -168,6 +168,35 @@ def test_gguf_engine_chats_with_the_exported_file(llama_export):
 
 
 @pytest.mark.integration
+def test_gguf_batch_evaluates_the_shared_card_once_and_answers_as_each_prompt_alone(llama_export):
+    """Eval's retrieval variants send many prompts that open with the same card: llama.cpp evaluates that opening
+    once and keeps it; each prompt evaluates only its own rest, and answers what it answers on its own."""
+    from personatune.runtime.engines import open_engine
+    from personatune.runtime.generation import Settings
+
+    ws, run_dir, _ = llama_export
+    engine = open_engine(ws, "gguf:q8_0", run=run_dir.name, log=quiet)
+    card = (ws.root / "persona_card.md").read_text(encoding="utf-8")
+    conversations = [[{"role": "system", "content": card}, {"role": "user", "content": q}]
+                     for q in ("Where were you born?", "What is a dado?", "How do you glue a panel?")]
+    settings = Settings(temperature=0.0, max_new_tokens=12)
+    alone = [(engine.complete(c, settings), engine.last.completion_tokens) for c in conversations]
+    evaluated = []
+    original = engine.llm.eval
+    engine.llm.eval = lambda tokens: (evaluated.append(len(tokens)), original(tokens))[1]
+    try:
+        batch = engine.generate_batch(conversations, settings)
+    finally:
+        engine.llm.eval = original
+    assert batch == alone
+    prompts = [engine.prompt_ids(c) for c in conversations]
+    opening = next(k for k in range(len(prompts[0])) if len({p[k] for p in prompts}) > 1)
+    assert opening >= 64 and evaluated.count(opening) == 1  # the card once, not once per prompt
+    assert sum(evaluated) < sum(len(p) for p in prompts) + 3 * 12 - opening  # less than every prompt whole
+    assert engine.generate_batch(conversations[::-1], settings)[::-1] == batch  # the order changes nothing
+
+
+@pytest.mark.integration
 def test_gemma_export_is_verified_and_its_template_translates(example_built):
     from transformers import AutoTokenizer
 

@@ -254,7 +254,7 @@ def build(rows: list[dict], settings: Settings) -> tuple[dict[str, list[dict]], 
         "answer_words_by_label": {label: percentiles([len(r["answer"].split()) for r in out["train"] if r["label"] == label])
                                   for label in sorted({r["label"] for r in out["train"]})},
         "fact_pairs": {s: sum(r["kind"] == "fact" for r in by_split[s]) for s in SPLITS},
-        "examples": {"fact": [{"question": r["questions"][0], "answer": r["text"]}
+        "examples": {"fact": [{"question": " / ".join(r["questions"]), "answer": r["text"]}
                               for r in random.Random(settings.seed).sample(
                                   [r for r in by_split["train"] if r["kind"] == "fact"],
                                   min(5, sum(r["kind"] == "fact" for r in by_split["train"])))],

@@ -78,9 +78,14 @@ def plain_system(ws) -> str:
 
 
 def inputs(ws, settings: Settings) -> dict:
-    """Rows trained as served carry the card and the retrieval settings: an edited card rebuilds them."""
+    """Rows trained as served carry the card and the retrieval settings: an edited card rebuilds them. With
+    `build.served_share: 0` no row carries the card, and it is neither written nor read."""
+    from personatune.data.build import Settings as BuildSettings
     from personatune.data.card import live_card
+    from personatune.settings import resolve
 
+    if resolve(BuildSettings, ws.section("build")).served_share == 0:
+        return {"person": ws.name}
     return {"person": ws.name, "card": artifacts.sha256_text(live_card(ws) or ""), "rag": ws.section("rag")}
 
 

@@ -29,7 +29,7 @@ from personatune.errors import UserError
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
-VERSION = 3  # 3: a persona segment no question was written for gets its subtype's plain question
+VERSION = 4  # 4: fact pairs read by fact_questions, one row per sentence with every question it answers
 _REQUEST = re.compile(r"^(?:tell me|explain|describe|walk me through|give me|share|talk about|help me)\b", re.I)
 _WORDS = re.compile(r"[a-z0-9']+")
 
@@ -52,8 +52,8 @@ class Settings(BaseSettings):
     max_copy: float = setting(0.6, help="maximum share of a question's word 4-grams copied from the answer")
     round_trip_top_k: int = setting(3, help="a question must rank its own answer's segment in this many BM25 hits "
                                             "among all segments (0: no round-trip check)")
-    fact_pairs: int = setting(3, help="fact pairs per persona segment at most: a specific question answered by "
-                                      "the sentence holding the fact (0: none)")
+    fact_pairs: int = setting(6, help="fact pairs per persona segment at most: the sentence holding a specific fact, "
+                                      "answering each question it answers (0: none)")
     contrastive: bool = setting(True, help="add denial pairs from the probes file's does_not_have entries")
     seed: int = setting(0, help="seed for template choice")
     openai_base_url: str = setting("", help="endpoint for backend openai (else $OPENAI_BASE_URL)")
@@ -116,9 +116,9 @@ CHECKS = {"empty": "form", "not phrased as a question": "form", "too short": "fo
           "unrelated to the answer (no shared content words)": "related", "duplicate of another question": "distinct"}
 
 
-def make_backend(ctx: StageContext, settings: Settings, index: BM25):
+def make_backend(ctx: StageContext, settings: Settings, index: BM25, texts: list[str]):
     if settings.backend == "template":
-        return TemplateBackend([], seed=settings.seed, person=ctx.ws.name, index=index)
+        return TemplateBackend(texts, seed=settings.seed, person=ctx.ws.name, index=index)
     if settings.backend == "openai":
         url, model, key = endpoint_settings(settings.openai_base_url, settings.openai_model, settings.openai_api_key_env)
         backend = OpenAIBackend(url, model, key, ctx.ws.name, timeout=settings.openai_timeout)
@@ -217,7 +217,7 @@ def run(ctx: StageContext, settings: Settings) -> dict:
         raise UserError(f"no segments labelled {settings.include_labels}; check the label stage report")
     index = BM25([s["text"] for s in everything])
     trip = RoundTrip(index, {s["segment_id"]: i for i, s in enumerate(everything)}, settings.round_trip_top_k)
-    backend = make_backend(ctx, settings, index)
+    backend = make_backend(ctx, settings, index, [s["text"] for s in everything])
     embedder = None
     if settings.similarity_check != "none":
         from personatune.embed import get_embedder
@@ -311,7 +311,8 @@ def run(ctx: StageContext, settings: Settings) -> dict:
         rows.append({**{k: seg.get(k) for k in ("segment_id", "doc_id", "key", "source", "title", "format", "start",
                                                  "end", "offset", "label", "subtype", "score", "tokens", "words")},
                      "kind": "segment", "text": seg["text"], "questions": accepted[i][:n], "rejected": rejected[i]})
-    facts = fact_rows(segments, backend, settings, trip, checks) if isinstance(backend, TemplateBackend) else []
+    facts = fact_rows(segments, backend, settings, persona_trip(everything, settings), checks) \
+        if isinstance(backend, TemplateBackend) else []
     rows.extend(facts)
     probes = ctx.ws.path_setting("probes")
     contrastive = contrastive_rows(probes) if settings.contrastive and probes is not None else []
@@ -358,6 +359,15 @@ def _watch_writer(proposals: list[str], seg: dict, empty: int, accepted: list[li
     return empty
 
 
+def persona_trip(everything: list[dict], settings: Settings) -> RoundTrip:
+    """The round trip of fact questions: among the person's own persona segments. "Where do you live?" is the
+    question a fan asks, and the sentence it was read off answers it, but among 2,000 segments of a blog BM25
+    ranks others that say "live" higher; among what the person says about themselves it must still come first."""
+    persona = [s for s in everything if s["label"] == "persona"]
+    return RoundTrip(BM25([s["text"] for s in persona]), {s["segment_id"]: i for i, s in enumerate(persona)},
+                     settings.round_trip_top_k)
+
+
 def fact_rows(segments: list[dict], backend: TemplateBackend, settings: Settings, trip: RoundTrip,
               checks: Checks) -> list[dict]:
     """Short pairs for each specific fact of a persona segment; provenance and split follow the segment."""
@@ -368,18 +378,22 @@ def fact_rows(segments: list[dict], backend: TemplateBackend, settings: Settings
         if seg["label"] != "persona":
             continue
         for number, fact in enumerate(backend.facts(seg, settings.fact_pairs)):
-            problem = lexical_problem(fact.question, fact.answer, settings, [], check_overlap=False)
-            if problem:
-                checks.failed("fact", CHECKS.get(problem, "form"), problem)
+            kept = []
+            for question in fact.questions:
+                problem = lexical_problem(question, fact.answer, settings, kept, check_overlap=False)
+                if problem:
+                    checks.failed("fact", CHECKS.get(problem, "form"), problem)
+                elif not trip.finds(question, seg["segment_id"]):
+                    checks.failed("fact", "round trip", "round trip")
+                else:
+                    checks.passed("fact", "form", "not a copy", "distinct", "round trip")
+                    kept.append(question)
+            if not kept:
                 continue
-            if not trip.finds(fact.question, seg["segment_id"]):
-                checks.failed("fact", "round trip", "round trip")
-                continue
-            checks.passed("fact", "form", "not a copy", "distinct", "round trip")
             rows.append({**{k: seg.get(k) for k in ("doc_id", "source", "title", "format", "start", "end", "offset",
                                                      "label", "subtype")},
                          "segment_id": f"{seg['segment_id']}~fact{number}", "parent": seg["segment_id"],
                          "key": f"{seg.get('key') or seg['segment_id']}~fact{number}", "kind": "fact",
-                         "text": fact.answer, "questions": [fact.question], "rejected": [], "sentence": fact.sentence,
+                         "text": fact.answer, "questions": kept, "rejected": [], "sentence": fact.sentence,
                          "tokens": round(len(fact.answer.split()) * 1.3), "words": len(fact.answer.split())})
     return rows

@@ -5,7 +5,7 @@ tagged; their noun phrases become slots, ranked by how particular they are to th
 all of the workspace's segments, so a question points at its own answer ("How does the modulo
 operator work?", not "Can you explain strips?"). Each question uses a different phrase and a
 different phrasing. Fact pairs come from first-person sentences of persona segments that state
-something specific; see `question_forms.fact_question`.
+something specific; see `fact_questions`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from personatune.data import pos
+from personatune.data.fact_questions import fact_questions
 from personatune.data.lesson_questions import (
     definition_question,
     how_question,
@@ -28,16 +29,21 @@ from personatune.data.question_forms import (
     SLOT_TEMPLATES,
     Slot,
     agree,
-    fact_question,
     slot,
     stance_question,
 )
 from personatune.data.retrieval import BM25, terms
 
-_SENTENCE = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
+# A title or an initial's full stop ends no sentence ("Mr. Covey", "St. Michael's", "Herr A. S.").
+_TITLES = ("Mr", "Mrs", "Ms", "Dr", "St", "Jr", "Sr", "Prof", "Rev", "Capt", "Col", "Gen", "Lt", "Mt", "vs", "etc",
+           "No", "Vol", "Fig")
+_SENTENCE = re.compile("".join(rf"(?<!\b{t}\.)" for t in _TITLES) + r"(?<!\b[A-Z]\.)(?<=[.!?])[\"')\]]*\s+"
+                       r"(?=[\"'(\[]?[A-Z0-9])|\n+")
+_WHOLE = re.compile(r"^[\"'(\[*_]*[A-Z0-9].*[.!?][\"')\]*_]*$", re.S)  # starts and ends like a sentence
 _LESSON = re.compile(r"^(?:To \w+|(?:If|When) you (?:want|need) to|The \w+ way to)|^[^,.]{3,60}? (?:is|are) "
                      r"(?:a|an|the|one|basically|just|simply|used|important|\w+er than) |^[^,.]{3,60}? (?:lets|let|"
                      r"allows?|means?|matters?) |\b(?:I|we) use", re.I)
+_MID_SENTENCE_WORD = re.compile(r"(?<=[\w,;)] )([A-Za-z][\w'’-]*[a-z][\w'’-]*)")
 _FIRST_PERSON = re.compile(r"\b(?:I|I'm|I've|I'd|I'll|my|me|mine|we|our|us)\b")
 # What a word on its own says it is, when it cannot sit inside a noun phrase (participles can: "sanded wood").
 NOT_IN_PHRASES = {"VB", "VBD", "VBZ", "VBP", "MD", "RB", "RBR", "RBS", "IN", "TO", "PRP", "WDT", "WP", "WRB", "CC",
@@ -51,7 +57,9 @@ def sentences(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Fact:
-    question: str
+    """One sentence's fact: the questions it answers (oversampled copies take them in turn) and the answer."""
+
+    questions: list[str]
     answer: str
     sentence: int
 
@@ -63,19 +71,39 @@ class TemplateBackend:
 
     def __init__(self, texts: Sequence[str], seed: int = 0, person: str = "", index: BM25 | None = None):
         self.index = index or BM25(texts)
+        self.texts = texts
         self.seed = seed
         self.tagger = pos.load()
         self.person = {w.lower() for w in re.findall(r"\w+", person) if len(w) > 2}
         self._slots: dict[str, list[Slot]] = {}
         self._tags: dict[str, list[pos.Token]] = {}
+        self._names: set[str] | None = None
 
     def tag(self, sentence: str) -> list[pos.Token]:
         """Tags of a sentence, once: slots, facts, stances and lessons all read the same sentences."""
         if sentence not in self._tags:
             if len(self._tags) > 50_000:
                 self._tags.clear()
-            self._tags[sentence] = self.tagger.tag(sentence)
+            self._tags[sentence] = [pos.Token(t.text, t.start, t.end, "NNP") if t.text.islower() and t.tag in
+                                    ("NN", "NNS", "JJ") and t.text in self.names() else t
+                                    for t in self.tagger.tag(sentence)]
         return self._tags[sentence]
+
+    def names(self) -> set[str]:
+        """Words the archive itself writes as names: unknown to the tagger's lexicon (no common English word) and
+        capitalised in mid-sentence at least once, and at least a fifth of the times they occur there. Restored
+        captions lose the case of some names ("I live in duluth"); elsewhere in the same archive the person's
+        blog or a better caption writes "Duluth", and the tagger is told so."""
+        if self._names is None:
+            upper: Counter[str] = Counter()
+            lower: Counter[str] = Counter()
+            for text in self.texts:
+                for m in _MID_SENTENCE_WORD.finditer(text):
+                    word = m.group(1)
+                    (upper if word[0].isupper() else lower)[word.lower()] += 1
+            self._names = {w for w, n in upper.items() if 5 * n >= n + lower[w] and "'" not in w and "’" not in w
+                           and self.tagger.lexical_tag(w) is None}
+        return self._names
 
     def idf(self, term: str) -> float:
         return math.log(1 + self.index.n / (1 + self.index.df(term)))
@@ -185,7 +213,7 @@ class TemplateBackend:
         """Fact questions for background and stories, stance and lesson questions otherwise (sentence tags
         are cached, so asking again in a later round costs nothing)."""
         if kind in ("background", "story"):
-            return [f.question for f in self.facts(segment, n)]  # "Where did you grow up?" beats any template
+            return [f.questions[0] for f in self.facts(segment, n)]  # "Where did you grow up?" beats any template
         if segment["label"] == "persona":
             return self.stances(segment, n) + self.lessons(segment, n)
         return self.lessons(segment, n)
@@ -221,19 +249,32 @@ class TemplateBackend:
         return out
 
     def facts(self, segment: dict, limit: int) -> list[Fact]:
-        """Specific first-person statements of a persona segment, each with the question it answers."""
+        """Specific first-person statements of a persona segment (`limit` sentences at most), each with the
+        questions it answers: "I was born in Gdańsk in 1987." answers where, when and what year."""
         found: list[Fact] = []
+        asked: set[str] = set()
         parts = sentences(segment["text"])
         for number, sentence in enumerate(parts[:40]):
-            if not _FIRST_PERSON.search(sentence) or len(sentence.split()) > 45:
+            if not _FIRST_PERSON.search(sentence) or len(sentence.split()) > 45 or not _WHOLE.match(sentence):
+                continue  # a segment cut mid-sentence gives a fragment, no answer
+            facts = [a for a in fact_questions(self.tag(sentence), sentence, self.known) if a.question not in asked]
+            if not facts:
                 continue
-            question = fact_question(self.tag(sentence), sentence, self.known)
-            if question is None or any(f.question == question for f in found):
-                continue
-            answer = sentence
-            if len(sentence.split()) < 8 and number + 1 < len(parts):
-                answer = f"{sentence} {parts[number + 1]}"
-            found.append(Fact(question, answer, number))
+            questions = list(dict.fromkeys(q for a in facts for q in (a.question, *a.also) if q not in asked))
+            asked.update(questions)
+            answer = _opening(sentence)
+            if any(a.points_back for a in facts) and number > 0:
+                answer = f"{_opening(parts[number - 1])} {sentence}"
+            elif len(sentence.split()) < 8 and number + 1 < len(parts):
+                answer = f"{answer} {parts[number + 1]}"
+            found.append(Fact(questions, answer, number))
             if len(found) == limit:
                 break
         return found
+
+
+def _opening(sentence: str) -> str:
+    """The sentence as an answer's first words: a leading "And", "So" or "But" that ties it to the one before
+    goes ("And I went looking for work in 2008." -> "I went looking for work in 2008.")."""
+    trimmed = re.sub(r"^(?:And|So|But|Well|Now|Then|Also|Okay|OK)\b,?\s+(?=\w)", "", sentence)
+    return trimmed[:1].upper() + trimmed[1:] if trimmed != sentence else sentence

@@ -283,10 +283,8 @@ def evaluate(ws: Workspace, run_id: str | None = None, settings: Settings | None
 
 def _generator(engine, budget, settings: Settings, into: list):
     """Generates answers for the conversations the cache misses; what it generated is also added to `into`."""
-    from personatune.runtime.hf_engine import HFEngine
-
     def generate(conversations: list[list[dict]]) -> list[tuple[str, int]]:
-        if isinstance(engine, HFEngine):
+        if hasattr(engine, "generate_batch"):  # both local engines: the persona card computed once per set
             outs = engine.generate_batch(conversations, budget, batch_size=settings.batch_size)
         else:
             outs = []

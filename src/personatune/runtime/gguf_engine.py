@@ -33,6 +33,7 @@ class GGUFEngine(Engine):
         self.path = path
         self.lora = Path(lora) if lora else None
         self._fingerprint: str | None = None
+        self._prefix: tuple[int, ...] | None = None  # the opening whose keys and values the cache holds
         self.name = name or path.stem
         with native_output_to(os.devnull):  # llama.cpp prints notes even when asked not to
             self.llm = Llama(model_path=str(path), n_ctx=context, n_threads=threads or cpu_threads(),
@@ -81,7 +82,9 @@ class GGUFEngine(Engine):
 
         return bool(llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token))
 
-    def tokens(self, ids: list[int], settings: Settings, budget: int) -> Iterator[int]:
+    def tokens(self, ids: list[int], settings: Settings, budget: int, shared: int = 0) -> Iterator[int]:
+        """Generated token ids. With `shared`, the prompt's first `shared` tokens are evaluated on their own
+        and kept: the next call with the same opening evaluates only its own rest (`generate_batch`)."""
         import numpy as np
 
         eog = self.end_ids if settings.min_new_tokens else []
@@ -93,14 +96,23 @@ class GGUFEngine(Engine):
             return scores
 
         self.llm.set_seed(settings.seed)
-        # Evaluate the whole prompt every time: reusing the previous call's cached prefix evaluates the rest in
-        # another batch split, whose logits differ in the last bits, and greedy answers then differ between
-        # two identical calls.
-        self.llm.reset()
+        # Evaluate the whole prompt every time, or a fixed opening and then the rest: reusing whatever the
+        # previous call left in the cache would evaluate the rest in another batch split, whose logits differ
+        # in the last bits, and greedy answers would then differ between two identical calls.
+        if shared and self._prefix == tuple(ids[:shared]) and self.llm.n_tokens >= shared \
+                and self.llm._ctx.kv_cache_seq_rm(-1, shared, -1):
+            self.llm.n_tokens = shared  # the opening's keys and values stay; the previous rest is dropped
+        elif shared:
+            self.llm.reset()
+            self.llm.eval(ids[:shared])
+            self._prefix = tuple(ids[:shared])
+        else:
+            self.llm.reset()
+            self._prefix = None
         greedy = settings.temperature == 0
-        for token in self.llm.generate(ids, temp=0.0 if greedy else settings.temperature,
+        for token in self.llm.generate(ids[shared:], temp=0.0 if greedy else settings.temperature,
                                        top_p=1.0 if greedy else settings.top_p, top_k=1 if greedy else 0,
-                                       min_p=0.0, repeat_penalty=settings.repetition_penalty, reset=True,
+                                       min_p=0.0, repeat_penalty=settings.repetition_penalty, reset=not shared,
                                        logits_processor=[hold_end] if eog else None):
             if self.is_end(token):
                 return
@@ -110,22 +122,43 @@ class GGUFEngine(Engine):
                 return
 
     def stream(self, messages: list[dict], settings: Settings) -> Iterator[str]:
-        ids = self.prompt_ids(messages)
+        with self.lock:
+            yield from self._stream(self.prompt_ids(messages), settings)
+
+    def generate_batch(self, conversations: list[list[dict]], settings: Settings, batch_size: int = 1,
+                       progress=None) -> list[tuple[str, int]]:
+        """(answer, new tokens) per conversation, for evaluation. The tokens every prompt starts with (the chat
+        template and the persona card, ~400 of a ~1,100-token retrieval prompt) are evaluated once; each prompt
+        then keeps their keys and values and evaluates only its own rest. One prompt at a time: llama.cpp
+        already spreads one over every core."""
+        from personatune.train.prefix import shared_length
+
+        prompts = [self.prompt_ids(c) for c in conversations]
+        shared = shared_length(prompts, min((len(p) for p in prompts), default=1) - 1)
+        out = []
+        with self.lock:
+            for ids in prompts:
+                text = "".join(self._stream(ids, settings, shared))
+                out.append((text, self.last.completion_tokens))
+                if progress:
+                    progress(len(out), len(prompts))
+        return out
+
+    def _stream(self, ids: list[int], settings: Settings, shared: int = 0) -> Iterator[str]:
         budget = max(1, min(settings.max_new_tokens, self.context_for(settings) - len(ids)))
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         produced = 0
-        with self.lock:
-            try:
-                for token in self.tokens(ids, settings, budget):
-                    produced += 1
-                    piece = decoder.decode(self.llm.detokenize([token], special=False))
-                    if piece:
-                        yield piece
-                tail = decoder.decode(b"", final=True)
-                if tail:
-                    yield tail
-            finally:  # under the lock, also when the reader stopped early
-                self.last = Finish("length" if produced >= budget else "stop", len(ids), produced)
+        try:
+            for token in self.tokens(ids, settings, budget, shared):
+                produced += 1
+                piece = decoder.decode(self.llm.detokenize([token], special=False))
+                if piece:
+                    yield piece
+            tail = decoder.decode(b"", final=True)
+            if tail:
+                yield tail
+        finally:  # under the caller's lock, also when the reader stopped early
+            self.last = Finish("length" if produced >= budget else "stop", len(ids), produced)
 
     def greedy_ids(self, ids: list[int], n: int) -> list[int]:
         settings = Settings(temperature=0.0, repetition_penalty=1.0, max_new_tokens=n)
