@@ -139,6 +139,13 @@ GOOD = {"s0": "Where were you born?\nWhat did your grandfather build in Gdansk?\
         "s4": "What is a blast gate?\nWhere do blast gates go?\nWhat does a dust collection duct need?"}
 
 
+# What a model names as facts: the answer after "||" must be the passage's own sentence, word for word.
+FACTS = {"s0": "1. Where were you born? || I was born in Gdansk\n"
+               "What did your grandfather build? || he built houses in Warsaw\n"  # not in the passage: dropped
+               "What did you do last summer? no separator here",  # not a fact line: dropped
+         "s1": "- Where do you live now? || I still live there."}
+
+
 def Endpoint(mode: str = "good") -> ChatEndpoint:  # noqa: N802 - reads as the server it makes
     """An OpenAI-compatible chat endpoint that answers as told: `mode` is good, garbage, notjson, slow or
     fail_after:N."""
@@ -152,7 +159,9 @@ def Endpoint(mode: str = "good") -> ChatEndpoint:  # noqa: N802 - reads as the s
         if mode == "notjson":
             return 200, b"<html>502 Bad Gateway</html>"
         sid = next((k for k in GOOD if _text_of(k) in prompt), None)
-        return "As an AI language model I cannot help." if mode == "garbage" else GOOD[sid]
+        if mode == "garbage":
+            return "As an AI language model I cannot help."
+        return FACTS.get(sid, "") if " || " in prompt else GOOD[sid]
 
     endpoint = ChatEndpoint(reply)
     return endpoint
@@ -193,9 +202,13 @@ def test_openai_stage_checks_every_question_and_resumes_from_its_cache(example_w
     assert len(cache.read_text().splitlines()) == 3  # what was answered before the crash is kept
     with serving(Endpoint("good")) as endpoint:
         report, rows, _ = run_stage(example_ws, tmp_path, endpoint)
-        assert len(endpoint.requests) == 2  # only the two segments not answered yet
+        assert len(endpoint.requests) == 2 + 2  # the two segments not answered yet, the two persona segments' facts
     by_id = {r["segment_id"]: r for r in rows}
     assert by_id["s0"]["questions"][0] == "Where were you born?" and "s5" not in by_id
+    # the model names the facts; the answer is the passage's own whole sentence, never the model's words
+    facts = {r["parent"]: r for r in rows if r["kind"] == "fact"}
+    assert facts["s0"]["questions"] == ["Where were you born?"] and facts["s0"]["text"] == _text_of("s0")
+    assert report["fact_pairs"] == len(facts) and all(r["label"] == "persona" for r in facts.values())
     # the same checks as every backend: "Where do you live now?" does not find s1 among the segments
     assert report["checks"]["persona"]["round trip"]["failed"] >= 0
     assert all(len(r["questions"]) >= 1 for r in rows)
@@ -268,3 +281,14 @@ def test_a_persona_segment_nothing_was_asked_about_still_reaches_training(exampl
     assert any("1 persona segments got only their subtype's plain question" in line for line in log)
     # an instructional segment nothing was asked about is not given a made-up question
     assert all(r["questions"] != [q] for r in rows if r["label"] != "persona" for q in pairs.PLAIN_PERSONA_QUESTIONS.values())
+
+
+def test_the_readme_shows_the_prompts_the_openai_writer_sends():
+    import re
+    from pathlib import Path
+
+    from personatune.data.questions import FACT_PROMPT, PROMPT
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    shown = [block.strip() for block in re.findall(r"```text\n(.*?)```", readme, re.S)]
+    assert PROMPT.strip() in shown and FACT_PROMPT.strip() in shown

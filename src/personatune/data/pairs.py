@@ -312,7 +312,7 @@ def run(ctx: StageContext, settings: Settings) -> dict:
                                                  "end", "offset", "label", "subtype", "score", "tokens", "words")},
                      "kind": "segment", "text": seg["text"], "questions": accepted[i][:n], "rejected": rejected[i]})
     facts = fact_rows(segments, backend, settings, persona_trip(everything, settings), checks) \
-        if isinstance(backend, TemplateBackend) else []
+        if hasattr(backend, "facts") else []  # the offline writer and the openai backend; not the local model
     rows.extend(facts)
     probes = ctx.ws.path_setting("probes")
     contrastive = contrastive_rows(probes) if settings.contrastive and probes is not None else []
@@ -368,7 +368,7 @@ def persona_trip(everything: list[dict], settings: Settings) -> RoundTrip:
                      settings.round_trip_top_k)
 
 
-def fact_rows(segments: list[dict], backend: TemplateBackend, settings: Settings, trip: RoundTrip,
+def fact_rows(segments: list[dict], backend, settings: Settings, trip: RoundTrip,
               checks: Checks) -> list[dict]:
     """Short pairs for each specific fact of a persona segment; provenance and split follow the segment."""
     if settings.fact_pairs == 0:

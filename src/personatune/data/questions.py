@@ -1,7 +1,9 @@
 """Question writers that ask a language model: any OpenAI-compatible API, or the workspace's base model.
 
 Each backend proposes questions for a segment (the person's answer); the pairs stage validates
-them and asks again for what it rejected. The offline default is `template_questions`.
+them and asks again for what it rejected. The `openai` backend also names a persona segment's facts,
+each with a question and the sentence of the passage that states it (kept only where the passage holds
+that sentence word for word). The offline default is `template_questions`.
 Answers of a model are cached per segment (`ProposalCache`), so a rerun after a crash, a timeout
 or Ctrl-C asks only for what is not answered yet.
 """
@@ -30,6 +32,37 @@ FOCUS = {
     "instructional": ("a student", "The passage explains something: ask what a learner would ask to get this "
                                    "explanation."),
 }
+
+
+FACT_PROMPT_VERSION = 1
+FACT_PROMPT = """Below is a passage in which {name} speaks about themself, in their own words.
+
+"{text}"
+
+List up to {n} specific facts about {name} that this passage states: where they come from or live, dates, names,
+numbers, firsts, what they use or do. For each fact write one line: a question a fan might ask {name} about it
+(address {name} as "you"; one natural sentence ending with "?"; specific enough to mean something without the
+passage), then " || ", then the sentence of the passage that states the fact, copied exactly. Only facts the
+passage states. Nothing else."""
+
+
+def parse_facts(text: str, passage: str) -> list[tuple[str, str, int]]:
+    """(question, the passage's own sentence, its position) for each line whose sentence the passage really
+    holds: the answer is always the person's words, whatever the model wrote after "||"."""
+    from personatune.data.template_questions import sentences
+
+    own = sentences(passage)
+    squash = [" ".join(s.split()).lower() for s in own]
+    out: list[tuple[str, str, int]] = []
+    for line in parse_lines(text):
+        if "||" not in line:
+            continue
+        question, quoted = (part.strip().strip('"') for part in line.split("||", 1))
+        quoted = " ".join(quoted.split()).lower().rstrip(".!?")
+        found = next((i for i, s in enumerate(squash) if len(quoted) >= 12 and quoted in s), None)
+        if question.endswith("?") and found is not None and all(found != f for _, _, f in out):
+            out.append((question, own[found], found))
+    return out
 
 
 def prompt_for(segment: dict, person: str, n: int) -> str:
@@ -65,6 +98,16 @@ class OpenAIBackend:
                            timeout=self.timeout, temperature=self.temperature, what="question endpoint",
                            settings="pairs")
         return parse_lines(content)[:n]
+
+    def facts(self, segment: dict, limit: int) -> list:
+        """Fact pairs for a persona segment: the model names the facts and asks for them, the passage answers."""
+        from personatune.data.template_questions import Fact
+
+        content = complete(self.url, self.model, self.api_key,
+                           FACT_PROMPT.format(name=self.person, text=segment["text"], n=limit),
+                           timeout=self.timeout, temperature=self.temperature, what="question endpoint",
+                           settings="pairs")
+        return [Fact([q], answer, at) for q, answer, at in parse_facts(content, segment["text"])[:limit]]
 
 
 class LocalBackend:
@@ -127,4 +170,14 @@ class ProposalCache:
                 if key not in cache.log:
                     cache.log.put(key, backend.propose(segment, n, attempt))
                 return cache.log[key]
+
+        if hasattr(backend, "facts"):
+            from personatune.data.template_questions import Fact
+
+            def facts(self, segment: dict, limit: int) -> list:
+                key = f"facts{FACT_PROMPT_VERSION}|" + cache.key(segment, limit, 0)
+                if key not in cache.log:
+                    cache.log.put(key, [[f.questions, f.answer, f.sentence] for f in backend.facts(segment, limit)])
+                return [Fact(*f) for f in cache.log[key]]
+            Cached.facts = facts
         return Cached()
