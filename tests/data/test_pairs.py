@@ -262,7 +262,10 @@ def test_openai_backend_against_personatune_serve_with_the_real_model(example_bu
     with running(server):
         backend = OpenAIBackend(f"{server.url}v1", "base", "", "Marta", timeout=120)
         questions = backend.propose({"segment_id": "s", "label": "persona", "text": ANSWER}, 3, attempt=0)
+        facts = backend.facts({"segment_id": "s", "label": "persona", "text": ANSWER}, 3)
     assert isinstance(questions, list) and all(isinstance(q, str) and q.strip() for q in questions)
+    # whatever a small model writes, a kept fact is a question answered by a sentence of the passage itself
+    assert all(f.questions[0].endswith("?") and f.answer in ANSWER for f in facts)
     assert 1 <= len(questions) <= 3  # the model wrote something; the stage checks it like any answer
 
 
