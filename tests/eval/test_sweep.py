@@ -45,7 +45,7 @@ def test_sweep_trains_evaluates_recommends_and_restores(example_ws, capsys):  # 
                  "--train-set", "eval_every=0", "--train-set", "save_every=0", "--train-set", "warmup_steps=0",
                  "--eval-set", "variants=base,tuned", "--eval-set", "max_new_tokens=8", "--eval-set", "general=6",
                  "--eval-set", "neutral=6", "--eval-set", "transfer=1", "--eval-set", "verbatim=3",
-                 "--eval-set", "verbatim_tokens=16", "--eval-set", "model=adapter", "--eval-set", "quick=true"])
+                 "--eval-set", "verbatim_tokens=16", "--eval-set", "quick=true"])  # the default model: merged
     assert code == 0
     folder = next((ws.root / "sweeps").iterdir())
     record = json.loads((folder / "sweep.json").read_text())
@@ -65,6 +65,7 @@ def test_sweep_trains_evaluates_recommends_and_restores(example_ws, capsys):  # 
     assert counts["tuned"]["generated"] > 0 and counts["tuned"]["reused"] == 0
     runs = {p.name: json.loads((p / "run.json").read_text()) for p in (ws.root / "runs").iterdir()}
     assert sorted(r["sweep"]["ratio"] for r in runs.values()) == [1, 3]
+    assert all((ws.root / "runs" / r["run_id"] / "merged").is_dir() for r in record["ratios"])  # what eval read
     assert artifacts.sha256_file(ws.stage_dir("build") / "train.jsonl") == own_train  # its own ratio is back
     assert read_record(ws.stage_dir("build"))["settings"]["ratio"] == own_ratio == "auto"
     assert "recommended ratio" in capsys.readouterr().out

@@ -99,6 +99,7 @@ def sweep(ws: Workspace, ratios: list[int], grid: dict[str, list[str]] | None = 
             run_stage(ws, "dataset", log=log)
             run_dir = train(ws, train_settings, log=log, progress=False)
             update_manifest(run_dir, sweep={"id": sweep_id, "ratio": ratio})
+            prepare_model(ws, run_dir.name, eval_settings.model, log=log)
             folder = evaluate(ws, run_dir.name, eval_settings, log=log)
             result = artifacts.read_json(folder / "eval.json")
             tuned = result["metrics"].get("tuned", {})
@@ -124,6 +125,20 @@ def sweep(ws: Workspace, ratios: list[int], grid: dict[str, list[str]] | None = 
     log(f"recommended ratio: {choice['ratio']} — " + "; ".join(choice["reasons"]) + f" (eval: {record['eval']})")
     log(f"sweep report: {folder / 'sweep.html'}")
     return folder
+
+
+def prepare_model(ws: Workspace, run_id: str, model: str, log=print) -> None:
+    """What the eval's `model` setting reads from a fresh run: its merged weights (the default), a GGUF export
+    of them (`gguf[:QUANT]`), or nothing more (`adapter`)."""
+    if model == "adapter":
+        return
+    from personatune.train.merge import merge
+
+    merge(ws, run_id, log=log)
+    if model == "gguf" or model.startswith("gguf:"):
+        from personatune.export.gguf_export import export
+
+        export(ws, run_id, quants=[model.partition(":")[2] or "q8_0"], adapter=False, log=log)
 
 
 def _repetition(text: str) -> float:
