@@ -51,7 +51,7 @@ class ExportResult:
             line = f"  {path.name:28} {size:8.1f} MiB"
             check = self.verify.get("files", {}).get(kind)
             if check:
-                ties = f" (+{check['near_ties']} near tie)" if check.get("near_ties") else ""
+                ties = f" ({check['near_ties']} near-tie tokens)" if check.get("near_ties") else ""
                 line += (f"   parity: {check['identical']}/{check['prompts']} prompts identical{ties} for "
                          f"{PARITY_TOKENS} tokens, agreement {check['agreement']:.2f}"
                          + ("" if check["ok"] else "   FAILED"))
