@@ -139,14 +139,15 @@ def load_probes(path) -> dict:
     if not isinstance(data, dict):
         raise UserError(f"{path}: probes file must be a mapping with identity / opinions / does_not_have lists")
     for section in ("identity", "opinions", "does_not_have"):
-        items = data.get(section) or []
-        if not isinstance(items, list):
+        if not isinstance(items := data.get(section) or [], list):
             raise UserError(f"{path}: `{section}` must be a list")
         for number, item in enumerate(items, 1):
             need = ("claim", "questions", "answer") if section == "does_not_have" else ("question", "answer")
             missing = [k for k in need if not item.get(k)] if isinstance(item, dict) else list(need)
             if missing:
                 raise UserError(f"{path}: {section} item {number} lacks {', '.join(missing)}")
+            if not isinstance(also := item.get("rephrased") or [], list) or not all(isinstance(q, str) for q in also):
+                raise UserError(f"{path}: {section} item {number}: `rephrased` must be a list of questions")
     return data
 
 

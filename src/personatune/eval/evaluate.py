@@ -95,6 +95,7 @@ class Item:
     reference: str = ""  # the person's own answer / a reference answer
     source: str = ""  # where the reference comes from
     check: dict | None = None  # general-instruction check
+    rephrased: list[str] = field(default_factory=list)  # other ways to ask (probes' `rephrased`)
 
 
 def _probes(ws: Workspace, heldout: list[dict]) -> tuple[list[Item], list[Item]]:
@@ -104,10 +105,9 @@ def _probes(ws: Workspace, heldout: list[dict]) -> tuple[list[Item], list[Item]]
     path = ws.path_setting("probes")
     if path is not None and path.exists():
         data = load_probes(path)
-        identity = [Item("identity", f"identity-{n:02d}", p["question"], [str(e) for e in p.get("expected") or []],
-                         p["answer"], p.get("source", "")) for n, p in enumerate(data.get("identity") or [], 1)]
-        opinions = [Item("opinions", f"opinions-{n:02d}", p["question"], [str(e) for e in p.get("expected") or []],
-                         p["answer"], p.get("source", "")) for n, p in enumerate(data.get("opinions") or [], 1)]
+        identity, opinions = ([Item(name, f"{name}-{n:02d}", p["question"], [str(e) for e in p.get("expected") or []],
+                                    p["answer"], p.get("source", ""), rephrased=list(p.get("rephrased") or []))
+                               for n, p in enumerate(data.get(name) or [], 1)] for name in ("identity", "opinions"))
         return identity, opinions
     identity, opinions = [], []
     for n, row in enumerate(r for r in heldout if r.get("label") == "persona"):
@@ -116,6 +116,26 @@ def _probes(ws: Workspace, heldout: list[dict]) -> tuple[list[Item], list[Item]]
                     row["question"], facts[:4], row["answer"], row.get("source", ""))
         (opinions if item.set == "opinions" else identity).append(item)
     return identity, opinions
+
+
+def ask_untrained(items: dict[str, list[Item]], trained_questions: set[str], log=print) -> dict[str, dict]:
+    """A probe the run trained on word for word is asked in its first rephrasing the run never saw, by every
+    variant alike (recall, not recitation); one with no such phrasing keeps its question, and scoring leaves it
+    out. Returns {probe id: {"trained": question, "asked": rephrasing}}."""
+    from personatune.eval.metrics.text import normalise
+
+    swapped = {}
+    for item in items.get("identity", []) + items.get("opinions", []):
+        if normalise(item.question) not in trained_questions:
+            continue
+        fresh = next((q for q in item.rephrased if normalise(q) not in trained_questions), None)
+        if fresh is not None:
+            swapped[item.id] = {"trained": item.question, "asked": fresh}
+            item.question = fresh
+    if swapped:
+        log(f"  {len(swapped)} probe(s) trained on word for word, asked in another phrasing: "
+            + "; ".join(f"{v['trained']} -> {v['asked']}" for v in list(swapped.values())[:3]))
+    return swapped
 
 
 def _titles(rows: list[dict]) -> list[str]:
@@ -205,6 +225,9 @@ def evaluate(ws: Workspace, run_id: str | None = None, settings: Settings | None
     train = artifacts.read_jsonl(build / "train.jsonl")
     heldout = artifacts.read_jsonl(build / "heldout.jsonl") if (build / "heldout.jsonl").exists() else []
     items = build_items(ws, settings, train, heldout)
+    run_record = artifacts.read_json(run_dir / "run.json") if (run_dir / "run.json").exists() else {}
+    trained_questions = training_questions(run_record)
+    rephrased = ask_untrained(items, trained_questions, log)
     from personatune.eval.judge import make_judge
 
     judge = make_judge(settings.judge_url, settings.judge_model, settings.judge_key_env or None)
@@ -249,11 +272,11 @@ def evaluate(ws: Workspace, run_id: str | None = None, settings: Settings | None
     sample = random.Random(settings.seed).sample(instructional, min(settings.nll_rows, len(instructional)))
     nll = _likelihoods(ws, engines, items, [r for r in heldout if r.get("label") != "instructional"] + sample,
                        run_dir.name, cache)
-    run_record = artifacts.read_json(run_dir / "run.json") if (run_dir / "run.json").exists() else {}
     trained = run_record.get("persona_segments_trained")
     result = score_all(ws, items, answers, train, nll, settings.variants, log=log,
                        trained_segments=set(trained) if trained is not None else None,
-                       trained_questions=training_questions(run_record))
+                       trained_questions=trained_questions)
+    result["probes_rephrased"] = rephrased
     if judge is not None:
         from personatune.eval.judge import judge_answers, record
 
