@@ -170,6 +170,25 @@ def test_fact_pairs_go_where_their_segment_goes_and_are_oversampled_as_persona()
     assert card.count("\n- [") == 10  # ten random training pairs
 
 
+def test_fact_boost_repeats_fact_pairs_only_and_asks_each_copy_in_turn():
+    rows = make_rows(n_persona=10)
+    rows.append({"segment_id": "p0~fact0", "parent": "p0", "key": "kp0~fact0", "kind": "fact", "label": "persona",
+                 "subtype": "background", "text": "I was born in Gdansk.", "tokens": 8, "source": "/a/me.vtt",
+                 "questions": ["Where were you born?", "What city were you born in?"], "start": 0.0, "offset": None,
+                 "title": "Me"})
+    settings = Settings(ratio="3", fact_boost=4, heldout_fraction=0.0, validation_fraction=0.0)
+    splits, report = build(rows, settings)
+    copies = Counter(r["segment_id"] for r in splits["train"] if r["label"] == "persona")
+    assert copies.pop("p0~fact0") == 12 and set(copies.values()) == {3}  # segments keep the ratio
+    asked = Counter(r["question"] for r in splits["train"] if r["segment_id"] == "p0~fact0")
+    assert asked == {"Where were you born?": 6, "What city were you born in?": 6}
+    assert report["persona_times_seen"]["per_segment"]["p0~fact0"] == 12
+    deploy = Counter(r["segment_id"] for r in splits["deploy"] if r["segment_id"] == "p0~fact0")
+    assert deploy["p0~fact0"] == 12
+    with pytest.raises(UserError, match="fact_boost must be >= 1"):
+        Settings(fact_boost=0)
+
+
 def topical_rows(topics: dict[str, int], n_persona: int = 12, tokens: int = 140) -> list[dict]:
     """Instructional segments about distinct topics (each topic its own vocabulary), plus persona."""
     rows = []

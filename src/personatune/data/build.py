@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     auto_target: float = setting(0.3, help="for ratio auto: persona tokens as a fraction of the dominant "
                                            "label's tokens (0.3: the same order of magnitude, not overwhelming it; "
                                            "an archive that is 2% persona gets the cap, 10x; one that is 27% gets 1x)")
+    fact_boost: int = setting(1, help="copies of each fact pair (one sentence answering a fact question) as a "
+                                      "multiple of the persona ratio: cheap to repeat, and a small model states a "
+                                      "fact only after many repetitions")
     validation_fraction: float = setting(0.1, help="share of segments (per label) for validation")
     heldout_fraction: float = setting(0.1, help="share of segments (per label) held out for evaluation")
     min_persona_heldout: int = setting(2, help="keep at least this many persona segments held out (when there are "
@@ -58,8 +61,8 @@ class Settings(BaseSettings):
                     out.append("ratio must be >= 1 or 'auto'")
             except ValueError:
                 out.append(f"ratio {self.ratio!r} must be a whole number or 'auto'")
-        if self.cap < 1:
-            out.append("cap must be >= 1")
+        if self.cap < 1 or self.fact_boost < 1:
+            out.append("cap and fact_boost must be >= 1")
         if not 0 <= self.validation_fraction < 1 or not 0 <= self.heldout_fraction < 1 or \
                 self.validation_fraction + self.heldout_fraction >= 1:
             out.append("validation_fraction and heldout_fraction must be >= 0 and sum to < 1")
@@ -159,14 +162,15 @@ def example(row: dict, split: str, question: str, copy: int) -> dict:
             **({"parent": row["parent"]} if row.get("parent") else {})}
 
 
-def oversampled(row: dict, split: str, ratio: int, rng: random.Random) -> list[dict]:
-    """A persona row `ratio` times, each copy asking with a different question where there are enough
-    variants; any other row once, with one of its questions."""
+def oversampled(row: dict, split: str, ratio: int, rng: random.Random, fact_boost: int = 1) -> list[dict]:
+    """A persona row `ratio` times (a fact pair `ratio * fact_boost` times), each copy asking with a
+    different question where there are enough variants; any other row once, with one of its questions."""
     questions = row["questions"]
     if row["label"] != "persona":
         return [example(row, split, rng.choice(questions), 0)]
     start = rng.randrange(len(questions))
-    return [example(row, split, questions[(start + k) % len(questions)], k) for k in range(ratio)]
+    copies = ratio * (fact_boost if row["kind"] == "fact" else 1)
+    return [example(row, split, questions[(start + k) % len(questions)], k) for k in range(copies)]
 
 
 def percentiles(values: list[int]) -> dict:
@@ -208,14 +212,15 @@ def build(rows: list[dict], settings: Settings) -> tuple[dict[str, list[dict]], 
     before = []
     seen: dict[str, int] = {}
     for row in by_split["train"]:
-        copies = oversampled(row, "train", ratio, rng)
+        copies = oversampled(row, "train", ratio, rng, settings.fact_boost)
         if row["label"] == "persona":
-            seen[row["segment_id"]] = ratio
+            seen[row["segment_id"]] = len(copies)
         before.append(copies[0])
         out["train"].extend(copies)
     # The model a person keeps learns every persona segment: the held-out ones join it, oversampled alike.
     out[DEPLOY] = list(out["train"]) + [copy for split in ("validation", "heldout") for row in by_split[split]
-                                        if row["label"] == "persona" for copy in oversampled(row, DEPLOY, ratio, rng)]
+                                        if row["label"] == "persona"
+                                        for copy in oversampled(row, DEPLOY, ratio, rng, settings.fact_boost)]
     rng.shuffle(out["train"])
     rng.shuffle(out[DEPLOY])
     served = {"share": settings.served_share, "gold_share": settings.served_gold_share,
