@@ -11,19 +11,24 @@ from personatune.train.loss import labelled_cross_entropy
 
 
 @pytest.mark.parametrize("softcap", [None, 3.0])
-def test_labelled_cross_entropy_matches_full_logits(softcap):
+@pytest.mark.parametrize("weighted", [False, True])
+def test_labelled_cross_entropy_matches_full_logits(softcap, weighted):
+    """Also with row weights: each labelled token's loss and gradient times its row's weight."""
     torch.manual_seed(0)
     hidden = torch.randn(37, 16, dtype=torch.float64, requires_grad=True)
     weight = torch.randn(50, 16, dtype=torch.float64)
     targets = torch.randint(0, 50, (37,))
-    ours = labelled_cross_entropy(hidden, weight, targets, scale=1 / 37, softcap=softcap, chunk_rows=8)
+    weights = torch.tensor([1.0] * 17 + [4.0] * 20) if weighted else None
+    ours = labelled_cross_entropy(hidden, weight, targets, scale=1 / 37, softcap=softcap, chunk_rows=8,
+                                  row_weights=weights)
     ours.backward()
     grad_ours = hidden.grad.clone()
     hidden.grad = None
     logits = hidden @ weight.t()
     if softcap:
         logits = softcap * torch.tanh(logits / softcap)
-    reference = torch.nn.functional.cross_entropy(logits, targets)
+    losses = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
+    reference = (losses if weights is None else losses * weights).sum() / 37
     reference.backward()
     assert torch.allclose(ours, reference, atol=1e-10)
     assert torch.allclose(grad_ours, hidden.grad, atol=1e-10)
@@ -32,6 +37,29 @@ def test_labelled_cross_entropy_matches_full_logits(softcap):
 def test_labelled_cross_entropy_refuses_a_trainable_head():
     with pytest.raises(ValueError, match="frozen"):
         labelled_cross_entropy(torch.randn(2, 4), torch.randn(5, 4, requires_grad=True), torch.tensor([1, 2]))
+
+
+def test_fact_pair_rows_carry_the_fact_weight_into_the_batch():
+    from personatune.train.batches import encode_rows
+
+    class Chars:  # a tokenizer stand-in: one id per character, a two-line chat template
+        bos_token = None
+
+        def apply_chat_template(self, messages, tokenize=False, add_generation_prompt=False):
+            return "".join(f"{m['role']}:{m['content']}\n" for m in messages) + ("assistant:" if add_generation_prompt else "")
+
+        def __call__(self, text, add_special_tokens=False):
+            return {"input_ids": [ord(c) for c in text]}
+
+    def row(answer, parent=None):
+        return {"messages": [{"role": "user", "content": "Where?"}, {"role": "assistant", "content": answer}],
+                "metadata": {"segment_id": "s~fact0" if parent else "s", **({"parent": parent} if parent else {})}}
+
+    examples, _ = encode_rows(Chars(), [row("Gdansk."), row("In Gdansk.", parent="s")], 512, "truncate", "x", 3.0)
+    assert [e.weight for e in examples] == [1.0, 3.0]
+    batch = collate(examples, pad_id=0)
+    assert batch["weights"].tolist() == [1.0] * examples[0].label_count + [3.0] * examples[1].label_count
+    assert collate([examples[0]], pad_id=0)["weights"] is None  # no weights: the unweighted path
 
 
 def test_collate_marks_only_answer_positions():

@@ -40,6 +40,7 @@ class Example:
     ids: list[int]
     prompt_len: int  # tokens before the answer; the loss covers ids[prompt_len:]
     index: int  # row number in the source file
+    weight: float = 1.0  # loss weight of each of its answer tokens
 
     @property
     def length(self) -> int:
@@ -91,7 +92,9 @@ def encode(tokenizer, messages: list[dict]) -> tuple[list[int], int]:
     return prompt_ids + answer_ids, len(prompt_ids)
 
 
-def encode_rows(tokenizer, rows: list[dict], max_length: int, overflow: str, where: str) -> tuple[list[Example], EncodeReport]:
+def encode_rows(tokenizer, rows: list[dict], max_length: int, overflow: str, where: str,
+                fact_weight: float = 1.0) -> tuple[list[Example], EncodeReport]:
+    """Encoded rows; a fact pair's row (its provenance names the segment it came from) weighs `fact_weight`."""
     report = EncodeReport()
     out = []
     for number, row in enumerate(rows):
@@ -110,7 +113,8 @@ def encode_rows(tokenizer, rows: list[dict], max_length: int, overflow: str, whe
                 continue
             ids = ids[:max_length]
             report.truncated += 1
-        out.append(Example(ids, prompt_len, number))
+        fact = bool((row.get("metadata") or {}).get("parent"))
+        out.append(Example(ids, prompt_len, number, fact_weight if fact else 1.0))
         report.kept += 1
     return out, report
 
@@ -137,7 +141,7 @@ def collate(examples: list[Example], pad_id: int):
     width = max(e.length for e in examples)
     ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(examples), width), dtype=torch.long)
-    rows, cols, targets = [], [], []
+    rows, cols, targets, weights = [], [], [], []
     for r, e in enumerate(examples):
         ids[r, :e.length] = torch.tensor(e.ids)
         mask[r, :e.length] = 1
@@ -146,12 +150,14 @@ def collate(examples: list[Example], pad_id: int):
         rows.extend([r] * len(positions))
         cols.extend(positions)
         targets.extend(e.ids[e.prompt_len:])
+        weights.extend([e.weight] * len(positions))
     padded = bool((mask == 0).any())
     # Rows trained as served open with the same template and card: computed once per batch (no labelled
     # position lies inside it, so the loss never needs its hidden states).
     shared = shared_length([e.ids for e in examples], min(e.prompt_len for e in examples) - 1)
     return {"input_ids": ids, "attention_mask": mask if padded else None, "shared": shared,
             "rows": torch.tensor(rows), "cols": torch.tensor(cols), "targets": torch.tensor(targets),
+            "weights": torch.tensor(weights) if any(w != 1.0 for w in weights) else None,
             "tokens": int(mask.sum()), "padding": int((mask == 0).sum())}
 
 

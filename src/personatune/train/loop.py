@@ -183,7 +183,7 @@ class Trainer:
     # ----------------------------------------------------------------- loss
 
     def loss_sum(self, batch: dict, scale: float) -> torch.Tensor:
-        """Sum of token losses over the batch's labelled positions, times `scale`."""
+        """Sum of token losses over the batch's labelled positions (each times its row's weight), times `scale`."""
         ids = batch["input_ids"].to(self.device)
         # Right-padded + causal: no real token sees a pad, so no mask (SDPA keeps its fast causal kernel).
         # Rows sharing an opening (template + card) compute it once: same loss and gradients.
@@ -191,8 +191,8 @@ class Trainer:
         hidden = (hidden_after_prefix(self.decoder, ids, shared) if shared
                   else self.decoder(input_ids=ids).last_hidden_state)
         picked = hidden[batch["rows"].to(self.device), batch["cols"].to(self.device) - shared]
-        return labelled_cross_entropy(picked, self.head.weight, batch["targets"].to(self.device),
-                                      scale=scale, softcap=self.softcap)
+        return labelled_cross_entropy(picked, self.head.weight, batch["targets"].to(self.device), scale=scale,
+                                      softcap=self.softcap, row_weights=batch.get("weights"))
 
     @torch.no_grad()
     def evaluate(self) -> float | None:

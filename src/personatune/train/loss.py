@@ -14,7 +14,7 @@ import torch
 
 class _LabelledCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hidden, weight, targets, chunk_rows, softcap, scale):
+    def forward(ctx, hidden, weight, targets, chunk_rows, softcap, scale, row_weights):
         # bf16/fp16 logits are upcast: a softmax over 49k entries needs fp32 to be accurate
         compute = torch.promote_types(hidden.dtype, torch.float32)
         total = hidden.new_zeros((), dtype=compute)
@@ -30,10 +30,14 @@ class _LabelledCrossEntropy(torch.autograd.Function):
             # (rows x 49k) block costs about as much as the head matmul on a CPU.
             log_probs = torch.log_softmax(logits, dim=-1)
             del logits
-            total -= log_probs.gather(1, target[:, None]).sum()
+            w = None if row_weights is None else row_weights[start:start + chunk_rows, None].to(hidden.device, compute)
+            picked = log_probs.gather(1, target[:, None])
+            total -= (picked if w is None else picked * w).sum()
             if grad_hidden is not None:
                 grad = log_probs.exp_()
                 grad[torch.arange(len(target)), target] -= 1.0
+                if w is not None:
+                    grad *= w
                 if softcap:
                     grad *= 1.0 - capped * capped
                 grad_hidden[start:start + chunk_rows] = (grad.to(weight.dtype) @ weight).to(hidden.dtype)
@@ -45,16 +49,17 @@ class _LabelledCrossEntropy(torch.autograd.Function):
     def backward(ctx, grad_output):
         (grad_hidden,) = ctx.saved_tensors
         if grad_hidden.numel() == 0:
-            return None, None, None, None, None, None
-        return grad_hidden * (grad_output * ctx.scale).to(grad_hidden.dtype), None, None, None, None, None
+            return None, None, None, None, None, None, None
+        return grad_hidden * (grad_output * ctx.scale).to(grad_hidden.dtype), None, None, None, None, None, None
 
 
 def labelled_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, *,
-                           scale: float = 1.0, softcap: float | None = None, chunk_rows: int = 1024) -> torch.Tensor:
-    """sum over rows of CE(hidden @ weight.T, targets) * scale; gradient flows to `hidden` only.
+                           scale: float = 1.0, softcap: float | None = None, chunk_rows: int = 1024,
+                           row_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """sum over rows of CE(hidden @ weight.T, targets) [* row_weights] * scale; gradient flows to `hidden` only.
 
     The head weight must be frozen (LoRA leaves it so); a trainable head needs the plain path.
     """
     if weight.requires_grad:
         raise ValueError("labelled_cross_entropy expects a frozen LM head")
-    return _LabelledCrossEntropy.apply(hidden, weight, targets, chunk_rows, softcap or 0.0, scale)
+    return _LabelledCrossEntropy.apply(hidden, weight, targets, chunk_rows, softcap or 0.0, scale, row_weights)

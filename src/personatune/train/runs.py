@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     target_modules: list[str] = setting(default_factory=lambda: ["all-linear"],
                                         help="modules that get LoRA: 'all-linear' or names like q_proj,v_proj")
     learning_rate: float = setting(2e-4, help="peak learning rate")
+    fact_weight: float = setting(1.0, help="loss weight of fact-pair rows (a sentence answering a fact question)")
     schedule: str = setting("cosine", choices=("cosine", "linear", "constant"), help="decay after warmup")
     warmup_steps: int = setting(10, help="linear warmup steps")
     epochs: float = setting(1.0, help="passes over the training split (ignored when max_steps > 0)")
@@ -78,8 +79,8 @@ class Settings(BaseSettings):
             out.append("dropout must be in [0, 1)")
         if self.validation_rows < 0:
             out.append("validation_rows must be >= 0 (0: all)")
-        if self.learning_rate <= 0:
-            out.append("learning_rate must be > 0")
+        if self.learning_rate <= 0 or self.fact_weight <= 0:
+            out.append("learning_rate and fact_weight must be > 0")
         if self.epochs <= 0 and self.max_steps <= 0:
             out.append("set epochs > 0 or max_steps > 0")
         bad = set(self.report_to) - {"tensorboard", "mlflow"}
@@ -272,7 +273,8 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
     model, tokenizer, added_template = build_model(base_model, settings, device)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     train_rows = artifacts.read_jsonl(train_path)
-    examples, enc_report = encode_rows(tokenizer, train_rows, settings.max_length, settings.overflow, str(train_path))
+    examples, enc_report = encode_rows(tokenizer, train_rows, settings.max_length, settings.overflow, str(train_path),
+                                       settings.fact_weight)
     val_rows = validation_sample(artifacts.read_jsonl(val_path) if val_path.exists() else [],
                                  settings.validation_rows, settings.seed)
     trained, served = what_is_trained(train_rows)
