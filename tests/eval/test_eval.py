@@ -100,7 +100,11 @@ def test_report_has_plots_and_examples(evaluated):
     _, _, folder = evaluated
     page = (folder / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 3
-    assert "Overfitting signs" in page and "Where were you born?" in page and "the person's answer" in page
+    # the birthplace probe, as asked: in its rephrasing where the run trained on "Where were you born?"
+    rows = [json.loads(line) for line in (folder / "answers.jsonl").read_text().splitlines()]
+    asked = next(r["prompt"] for r in rows if r["prompt_id"] == "identity-01")
+    assert asked in ("Where were you born?", "Which city were you born in?")
+    assert "Overfitting signs" in page and asked in page and "the person's answer" in page
 
 
 def test_a_second_eval_generates_only_what_changed(evaluated):
