@@ -232,6 +232,21 @@ def load_people(mirrors: Path) -> tuple[dict[str, list[dict]], dict[str, int]]:
     return people, skipped
 
 
+def add_mirrors_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mirrors", type=Path, default=Path(os.environ.get("PERSONATUNE_MIRRORS", "/work/.mirror")),
+                        help="where bare clones of the source repositories live (owner+name/repo)")
+
+
+def whole_corpus(mirrors: Path, purpose: str) -> dict[str, list[dict]] | None:
+    """Every person's passages, or None (said on stderr) when any passage could not be rebuilt."""
+    people, skipped = load_people(mirrors)
+    if skipped:
+        print(f"refusing to {purpose} on part of the corpus: not rebuilt {skipped}; clone the repositories first "
+              "(bench/data/labels/README.md)", file=sys.stderr)
+        return None
+    return people
+
+
 def agreement(people: dict[str, list[dict]]) -> dict | None:
     """The corpus's labels against a second, independent labelling of a sample (the ceiling of any labeller)."""
     path = LABELS / "agreement" / "second_labels.jsonl"
@@ -256,7 +271,7 @@ def main() -> int:
     from personatune.data.label import Settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mirrors", type=Path, default=Path(os.environ.get("PERSONATUNE_MIRRORS", "/work/.mirror")))
+    add_mirrors_argument(parser)
     parser.add_argument("--reviews", type=int, default=20, help="reviewed segments per held-out person (0: none)")
     args = parser.parse_args()
     people, skipped = load_people(args.mirrors)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -77,8 +76,7 @@ def with_context(x: np.ndarray, docs: np.ndarray) -> np.ndarray:
 
 
 def f1(truth: np.ndarray, predicted: np.ndarray) -> float:
-    hits = float((truth & predicted).sum())
-    return 2 * hits / max(1.0, float(truth.sum() + predicted.sum()))
+    return labeller.scores(list(truth), list(predicted))["f1"]
 
 
 def leave_one_out(x: np.ndarray, y: np.ndarray, who: np.ndarray, l2: float) -> dict:
@@ -101,13 +99,11 @@ def leave_one_out(x: np.ndarray, y: np.ndarray, who: np.ndarray, l2: float) -> d
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mirrors", type=Path, default=Path(os.environ.get("PERSONATUNE_MIRRORS", "/work/.mirror")))
+    labeller.add_mirrors_argument(parser)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/personatune-lm-probe.npz"))
     args = parser.parse_args()
-    people, skipped = labeller.load_people(args.mirrors)
-    if skipped:
-        print(f"not rebuilt (clone the repositories first, see bench/data/labels/README.md): {skipped}",
-              file=sys.stderr)
+    people = labeller.whole_corpus(args.mirrors, "measure")
+    if people is None:
         return 1
     shape, y, _, who = labeller.corpus(people)
     docs = np.array([f"{name}|{row['source']}" for name in people for row in people[name]])

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -32,13 +31,11 @@ OUT = ROOT / "src/personatune/data" / label_model.MODEL_FILE
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mirrors", type=Path, default=Path(os.environ.get("PERSONATUNE_MIRRORS", "/work/.mirror")))
+    labeller.add_mirrors_argument(parser)
     parser.add_argument("--l2", type=float, default=3000.0, help="L2 penalty (chosen by leave-one-person-out F1)")
     args = parser.parse_args()
-    people, skipped = labeller.load_people(args.mirrors)
-    if skipped:
-        print(f"refusing to train on part of the corpus: not rebuilt {skipped}; clone the repositories first",
-              file=sys.stderr)
+    people = labeller.whole_corpus(args.mirrors, "train")
+    if people is None:
         return 1
     started = time.time()
     x, y, cues, who = labeller.corpus(people)
