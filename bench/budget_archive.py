@@ -1,6 +1,7 @@
 """A 5,000-segment archive, raw files to a trained adapter, with the training token budget on.
 
     .venv/bin/python bench/budget_archive.py [--segments 5000] [--budget 100000] [--no-budget] [--keep DIR]
+    .venv/bin/python bench/budget_archive.py --keep DIR --resume [--no-budget]
 
 A synthetic creator archive (bench/synth_archive.py: captions in four formats and a blog, 2% persona)
 is written to a temporary folder, a workspace is made for it with `build.budget_tokens` set, and
@@ -8,7 +9,9 @@ the clock runs over: the data pipeline (ingest .. dataset), training at the defa
 quick eval of the tuned model (`eval --quick --variants tuned`, identity recall on the probes the
 eval derives from held-out persona segments, with its interval). Target: raw files -> trained
 adapter <= 30 minutes on 2 cores. `--no-budget` measures the same archive without a budget (about
-an hour of training per epoch on 2 cores). Results: bench/results/budget_archive[-nobudget].json.
+an hour of training per epoch on 2 cores). `--resume` continues an interrupted run in `--keep DIR`
+(same archive, same dataset); its training minutes are then the run's tokens at the tokens/s of the
+steps trained in this call. Results: bench/results/budget_archive[-nobudget].json.
 """
 
 from __future__ import annotations
@@ -33,18 +36,20 @@ def main() -> int:
     parser.add_argument("--budget", type=int, default=100_000, help="build.budget_tokens (default: %(default)s)")
     parser.add_argument("--no-budget", action="store_true", help="the same archive without a budget")
     parser.add_argument("--keep", help="make the workspace here (kept) instead of a temporary folder")
+    parser.add_argument("--resume", action="store_true", help="continue the interrupted run in --keep DIR")
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
     import yaml
 
-    from personatune import artifacts
     from personatune.data.runner import run_pipeline
-    from personatune.eval.evaluate import Settings as EvalSettings
-    from personatune.eval.evaluate import evaluate
     from personatune.train.runs import Settings as TrainSettings
     from personatune.train.runs import train
     from personatune.workspace import Workspace, init_workspace
 
+    if args.resume:
+        if not args.keep:
+            parser.error("--resume needs --keep DIR (the folder of the interrupted run)")
+        return resume(Path(args.keep), args)
     top = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="budget-archive-"))
     generate_archive(top / "archive", segments=args.segments, seed=0)
     root = top / "ws"
@@ -64,6 +69,37 @@ def main() -> int:
     run_dir = train(ws, TrainSettings(), log=print)
     times["train"] = time.perf_counter() - t0
     times["raw_to_adapter"] = time.perf_counter() - started
+    finish(ws, run_dir, times, args)
+    return 0
+
+
+def resume(top: Path, args) -> int:
+    """Continue the latest (interrupted) run of top/ws; the pipeline time is not measured again."""
+    from personatune import artifacts
+    from personatune.train.runs import Settings as TrainSettings
+    from personatune.train.runs import train
+    from personatune.workspace import Workspace
+
+    ws = Workspace.open(top / "ws")
+    runs = sorted((ws.root / "runs").iterdir())
+    before = len(artifacts.read_jsonl(runs[-1] / "metrics.jsonl")) if runs else 0
+    t0 = time.perf_counter()
+    run_dir = train(ws, TrainSettings(), resume="latest", log=print)
+    seconds = time.perf_counter() - t0
+    rows = [r for r in artifacts.read_jsonl(run_dir / "metrics.jsonl")[before:] if "step_seconds" in r]
+    rate = (rows[-1]["tokens"] - rows[0]["tokens"]) / sum(r["step_seconds"] for r in rows[1:])
+    times = {"train": rows[-1]["tokens"] / rate, "train_resumed_part": seconds}
+    finish(ws, run_dir, times, args)
+    return 0
+
+
+def finish(ws, run_dir: Path, times: dict, args) -> None:
+    """Quick eval of the tuned model, and the record."""
+    from personatune import artifacts
+    from personatune.eval.evaluate import Settings as EvalSettings
+    from personatune.eval.evaluate import evaluate
+
+    root = ws.root
     t0 = time.perf_counter()
     folder = evaluate(ws, run_dir.name, EvalSettings(model="adapter", quick=True, variants=["tuned"]), log=print)
     times["quick_eval"] = time.perf_counter() - t0
@@ -83,7 +119,6 @@ def main() -> int:
     artifacts.write_json(output, record)
     print(json.dumps(record["minutes"]), f"identity recall {record['identity_recall']}",
           f"interval {record['identity_recall_interval']}")
-    return 0
 
 
 if __name__ == "__main__":

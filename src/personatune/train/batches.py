@@ -154,8 +154,10 @@ def collate(examples: list[Example], pad_id: int):
     padded = bool((mask == 0).any())
     # Rows trained as served open with the same template and card: computed once per batch (no labelled
     # position lies inside it, so the loss never needs its hidden states).
-    shared = shared_length([e.ids for e in examples], min(e.prompt_len for e in examples) - 1)
+    first_label = min(e.prompt_len for e in examples) - 1
+    shared = shared_length([e.ids for e in examples], first_label)
     return {"input_ids": ids, "attention_mask": mask if padded else None, "shared": shared,
+            "prompt": first_label,  # positions before any labelled one: prompt tokens of every row
             "rows": torch.tensor(rows), "cols": torch.tensor(cols), "targets": torch.tensor(targets),
             "weights": torch.tensor(weights) if any(w != 1.0 for w in weights) else None,
             "tokens": int(mask.sum()), "padding": int((mask == 0).sum())}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import random
 import shutil
 import signal
@@ -18,7 +17,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -26,6 +24,7 @@ import torch
 from personatune import artifacts
 from personatune.errors import UserError
 from personatune.train.batches import Example, collate, length_grouped_batches
+from personatune.train.dist import Dist
 from personatune.train.fast_lora import fast_lora
 from personatune.train.loss import labelled_cross_entropy
 from personatune.train.prefix import hidden_after_prefix
@@ -51,6 +50,7 @@ class LoopConfig:
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     log_every: int = 1
+    prompt_gradients: bool = True  # False: prompt tokens are read without gradients (train.prompt_gradients)
 
 
 @dataclass
@@ -101,51 +101,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-class Dist:
-    """Rank, world size and the few collectives the loop needs; a no-op on one process."""
-
-    def __init__(self, device_type: str):
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        self.enabled = self.world > 1
-        if self.enabled and not torch.distributed.is_initialized():
-            backend = "nccl" if device_type == "cuda" else "gloo"
-            torch.distributed.init_process_group(backend=backend)
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def all_reduce_mean(self, tensors: list[torch.Tensor]) -> None:
-        if not self.enabled:
-            return
-        for t in tensors:
-            torch.distributed.all_reduce(t)
-            t /= self.world
-
-    def sum(self, value: float) -> float:
-        if not self.enabled:
-            return value
-        t = torch.tensor([value], dtype=torch.float64)
-        torch.distributed.all_reduce(t)
-        return float(t.item())
-
-    def any(self, flag: bool) -> bool:
-        return self.sum(1.0 if flag else 0.0) > 0
-
-    def broadcast(self, obj: Any) -> Any:
-        if not self.enabled:
-            return obj
-        box = [obj]
-        torch.distributed.broadcast_object_list(box, src=0)
-        return box[0]
-
-    def close(self) -> None:
-        if self.enabled and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-
-
 class Trainer:
     """setup -> train -> save; a recipe in the torchtune sense, with the state a resume needs."""
 
@@ -188,9 +143,11 @@ class Trainer:
         # Right-padded + causal: no real token sees a pad, so no mask (SDPA keeps its fast causal kernel).
         # Rows sharing an opening (template + card) compute it once: same loss and gradients.
         shared = batch.get("shared", 0)
-        hidden = (hidden_after_prefix(self.decoder, ids, shared) if shared
+        frozen = 0 if self.cfg.prompt_gradients else batch.get("prompt", 0)
+        start = max(shared, frozen)
+        hidden = (hidden_after_prefix(self.decoder, ids, shared, frozen) if start
                   else self.decoder(input_ids=ids).last_hidden_state)
-        picked = hidden[batch["rows"].to(self.device), batch["cols"].to(self.device) - shared]
+        picked = hidden[batch["rows"].to(self.device), batch["cols"].to(self.device) - start]
         return labelled_cross_entropy(picked, self.head.weight, batch["targets"].to(self.device), scale=scale,
                                       softcap=self.softcap, row_weights=batch.get("weights"))
 

@@ -46,9 +46,20 @@ def prefill(module, ids):
     return cache
 
 
-def hidden_after_prefix(decoder, ids, shared: int):
-    """Last hidden states of positions shared.. of every row of `ids` (B x T), the first `shared`
-    tokens (the same in every row) computed once."""
-    cache = prefill(decoder, ids[:1, :shared])
-    cache.batch_repeat_interleave(ids.shape[0])
-    return decoder(input_ids=ids[:, shared:], use_cache=True, **{cache_argument(decoder): cache}).last_hidden_state
+def hidden_after_prefix(decoder, ids, shared: int, frozen: int = 0):
+    """Last hidden states of positions max(shared, frozen).. of every row of `ids` (B x T), the first
+    `shared` tokens (the same in every row) computed once. The first `frozen` tokens (prompt tokens of
+    every row: no position among them carries a label) are computed without gradients: the answer still
+    attends to their keys and values, but no gradient flows back into how the prompt was read."""
+    import torch
+
+    start = max(shared, frozen)
+    with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
+        if shared:
+            cache = prefill(decoder, ids[:1, :shared])
+            cache.batch_repeat_interleave(ids.shape[0])
+            if start > shared:
+                decoder(input_ids=ids[:, shared:start], use_cache=True, **{cache_argument(decoder): cache})
+        else:
+            cache = prefill(decoder, ids[:, :start])
+    return decoder(input_ids=ids[:, start:], use_cache=True, **{cache_argument(decoder): cache}).last_hidden_state

@@ -25,6 +25,7 @@ from personatune import __version__, artifacts
 from personatune.errors import UserError
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
+from personatune.train.reporters import make_reporters
 from personatune.workspace import Workspace
 
 
@@ -52,6 +53,10 @@ class Settings(BaseSettings):
                             help="examples longer than max_length: cut the answer's end, or drop them (counted)")
     weight_decay: float = setting(0.0, help="AdamW weight decay on LoRA matrices")
     max_grad_norm: float = setting(1.0, help="gradient clipping")
+    replay: int = setting(0, help="rows of general instructions (shipped with the package) answered by the base model "
+                                  "itself, mixed into training so the model keeps its ordinary tasks; 0 = off")
+    prompt_gradients: bool = setting(True, help="false: prompt tokens (card, passages, question) are read without "
+                                                "gradients, only the answer's are trained (faster on long prompts)")
     seed: int = setting(0, help="seed for LoRA init, dropout and data order")
     eval_every: int = setting(40, help="validation loss every N steps (and at the end); 0 = never")
     validation_rows: int = setting(128, help="validation loss over at most this many validation rows (a seeded "
@@ -166,36 +171,6 @@ def find_run(ws: Workspace, run_id: str | None) -> Path:
     return matches[0]
 
 
-def make_reporters(settings: Settings, run_dir: Path) -> list:
-    reporters = []
-    for name in settings.report_to:
-        if name == "tensorboard":
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                raise UserError("report_to tensorboard needs `pip install tensorboard`") from None
-            writer = SummaryWriter(str(run_dir / "tensorboard"))
-
-            def to_tb(row, writer=writer):
-                for key, value in row.items():
-                    if key != "step" and isinstance(value, (int, float)):
-                        writer.add_scalar(key, value, row["step"])
-                writer.flush()
-            reporters.append(to_tb)
-        elif name == "mlflow":
-            try:
-                import mlflow
-            except ImportError:
-                raise UserError("report_to mlflow needs `pip install mlflow`") from None
-            mlflow.start_run(run_name=run_dir.name)
-
-            def to_mlflow(row, mlflow=mlflow):
-                mlflow.log_metrics({k: v for k, v in row.items() if k != "step" and isinstance(v, (int, float))},
-                                   step=row["step"])
-            reporters.append(to_mlflow)
-    return reporters
-
-
 def build_model(base_model: str, settings: Settings, device):
     import torch
     from peft import LoraConfig, get_peft_model
@@ -246,6 +221,7 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
         TrainingInterrupted,
         seed_everything,
     )
+    from personatune.train.replay import replay_rows
 
     train_path, val_path, dataset_hash = dataset_files(ws, settings.persona_held_out)
     base_model = settings.base_model or ws.base_model
@@ -273,6 +249,9 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
     model, tokenizer, added_template = build_model(base_model, settings, device)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     train_rows = artifacts.read_jsonl(train_path)
+    replayed = replay_rows(ws.root / "cache" / "replay.jsonl", model, tokenizer, base_model, train_rows,
+                           settings.replay, settings.seed, log if dist.main else (lambda _: None), save=dist.main)
+    train_rows += replayed
     examples, enc_report = encode_rows(tokenizer, train_rows, settings.max_length, settings.overflow, str(train_path),
                                        settings.fact_weight)
     val_rows = validation_sample(artifacts.read_jsonl(val_path) if val_path.exists() else [],
@@ -289,11 +268,12 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
                      grad_accum=settings.grad_accum, seed=settings.seed, eval_every=settings.eval_every,
                      save_every=settings.save_every, early_stopping_patience=settings.early_stopping_patience,
                      keep_checkpoints=settings.keep_checkpoints, weight_decay=settings.weight_decay,
-                     max_grad_norm=settings.max_grad_norm)
+                     max_grad_norm=settings.max_grad_norm, prompt_gradients=settings.prompt_gradients)
     manifest = {
         "run_id": run_dir.name, "status": "running", "base_model": base_model,
         "dataset": str(train_path.parent), "dataset_hash": dataset_hash, "settings": settings.to_dict(),
         "training_split": train_path.stem, "persona_segments_trained": trained, "served_rows": served,
+        "replay_rows": len(replayed),
         "device": {"type": device.type, "dtype": device.dtype, "processes": dist.world,
                    "threads": torch.get_num_threads()},
         "versions": versions(), "examples": enc_report.to_dict(), "validation_examples": len(val_examples),

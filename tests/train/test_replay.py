@@ -1,0 +1,67 @@
+"""Replayed general instructions: the prompts the package ships, and rows answered by the real base model."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from personatune import artifacts
+from personatune.errors import UserError
+from personatune.train import replay
+from personatune.train.runs import Settings, train
+
+ROOT = replay.resources.files("personatune.eval")
+STOP = {"a", "an", "the", "of", "to", "in", "and", "is", "what", "how", "for", "on", "it", "me", "you", "i", "my",
+        "your", "with", "do", "does", "can", "are", "be", "this", "that", "give", "write", "one", "two", "three"}
+
+
+def words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower())) - STOP
+
+
+def test_the_shipped_prompts_are_many_distinct_and_none_is_an_eval_item():
+    prompts = replay.load_prompts()
+    assert len(prompts) >= 200
+    assert len({p["id"] for p in prompts}) == len(prompts)
+    assert len({p["prompt"] for p in prompts}) == len(prompts)
+    evaluated = []
+    for name in ("general", "neutral"):
+        evaluated += [i["prompt"] for i in yaml.safe_load(ROOT.joinpath(f"sets/{name}.yaml").read_text())["items"]]
+    for p in prompts:
+        mine = words(p["prompt"])
+        for other in evaluated:
+            theirs = words(other)
+            assert len(mine & theirs) / len(mine | theirs) < 0.4, (p["id"], other)  # training on eval items
+
+
+def test_rows_need_the_datasets_system_prompt():
+    served = {"messages": [{"role": "system", "content": "card"}, {"role": "user", "content": "q"},
+                           {"role": "assistant", "content": "a"}], "metadata": {"served": "gold"}}
+    assert replay.system_prompt([served]) is None
+    with pytest.raises(UserError, match="system prompt"):
+        replay.replay_rows("unused.jsonl", None, None, "m", [served], 3, 0)
+    assert replay.replay_rows("unused.jsonl", None, None, "m", [served], 0, 0) == []
+
+
+@pytest.mark.integration
+def test_the_base_model_answers_once_and_training_records_the_rows(example_built, monkeypatch):
+    ws, _ = example_built
+    tiny = dict(max_steps=1, batch_size=4, max_length=192, eval_every=0, save_every=0, warmup_steps=0, seed=3)
+    monkeypatch.setattr(replay, "MAX_NEW_TOKENS", 24)  # a short answer is enough to check the plumbing
+    lines = []
+    run_dir = train(ws, Settings(**tiny, replay=5), log=lines.append, progress=False)
+    assert artifacts.read_json(run_dir / "run.json")["replay_rows"] == 5
+    cached = artifacts.read_jsonl(ws.root / "cache" / "replay.jsonl")
+    assert len(cached) == 5 and all(c["value"].strip() for c in cached)
+    assert any("answers 5 general prompts" in line for line in lines)
+
+    system = replay.system_prompt(artifacts.read_jsonl(ws.stage_dir("dataset") / "messages" / "train.jsonl"))
+    rows = replay.replay_rows(ws.root / "cache" / "replay.jsonl", None, None, Settings().base_model or ws.base_model,
+                              [{"messages": [{"role": "system", "content": system}], "metadata": {}}], 5, 3)
+    assert len(rows) == 5  # all from the cache: no model was needed
+    assert all(r["messages"][0]["content"] == system and r["metadata"]["label"] == "replay" for r in rows)
+    lines.clear()
+    train(ws, Settings(**tiny, replay=5), log=lines.append, progress=False)
+    assert not any("general prompts" in line for line in lines)  # nothing generated again
