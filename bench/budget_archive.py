@@ -82,11 +82,12 @@ def resume(top: Path, args) -> int:
 
     ws = Workspace.open(top / "ws")
     runs = sorted((ws.root / "runs").iterdir())
-    before = len(artifacts.read_jsonl(runs[-1] / "metrics.jsonl")) if runs else 0
+    # the resumed part: the steps after the run's last checkpoint (metrics after it are written again)
+    start = max((int(p.name.split("-")[1]) for p in (runs[-1] / "checkpoints").glob("step-*")), default=0)
     t0 = time.perf_counter()
     run_dir = train(ws, TrainSettings(), resume="latest", log=print)
     seconds = time.perf_counter() - t0
-    rows = [r for r in artifacts.read_jsonl(run_dir / "metrics.jsonl")[before:] if "step_seconds" in r]
+    rows = [r for r in artifacts.read_jsonl(run_dir / "metrics.jsonl") if r.get("step", 0) >= start and "tokens" in r]
     rate = (rows[-1]["tokens"] - rows[0]["tokens"]) / sum(r["step_seconds"] for r in rows[1:])
     times = {"train": rows[-1]["tokens"] / rate, "train_resumed_part": seconds}
     finish(ws, run_dir, times, args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -13,6 +14,7 @@ from personatune.train import replay
 from personatune.train.runs import Settings, train
 
 ROOT = replay.resources.files("personatune.eval")
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 STOP = {"a", "an", "the", "of", "to", "in", "and", "is", "what", "how", "for", "on", "it", "me", "you", "i", "my",
         "your", "with", "do", "does", "can", "are", "be", "this", "that", "give", "write", "one", "two", "three"}
 
@@ -29,6 +31,10 @@ def test_the_shipped_prompts_are_many_distinct_and_none_is_an_eval_item():
     evaluated = []
     for name in ("general", "neutral"):
         evaluated += [i["prompt"] for i in yaml.safe_load(ROOT.joinpath(f"sets/{name}.yaml").read_text())["items"]]
+    probes = yaml.safe_load((EXAMPLES / "probes.yaml").read_text())
+    for kind in ("identity", "opinions"):
+        evaluated += [q for p in probes[kind] for q in [p["question"], *p.get("rephrased", [])]]
+    evaluated += [q for p in probes["does_not_have"] for q in p["questions"]]
     for p in prompts:
         mine = words(p["prompt"])
         for other in evaluated:
@@ -45,23 +51,45 @@ def test_rows_need_the_datasets_system_prompt():
     assert replay.replay_rows("unused.jsonl", None, None, "m", [served], 0, 0) == []
 
 
+class FakeDist:
+    def __init__(self, main: bool, sent: list[dict] | None = None):
+        self.main, self.sent = main, sent
+
+    def broadcast(self, obj):
+        return obj if self.main else self.sent
+
+
+def test_a_resumed_run_reads_its_own_rows_and_other_processes_receive_the_first_ones(tmp_path):
+    kept = [{"messages": [{"role": "user", "content": "q"}], "metadata": {"label": "replay"}}]
+    artifacts.write_jsonl(tmp_path / "replay.jsonl", kept)
+    settings = Settings(replay=3)
+    # no model is needed: the run folder has them (whatever the cache says now)
+    assert replay.rows_for_run(tmp_path, tmp_path / "cache.jsonl", None, None, "m", [], settings, True,
+                               FakeDist(True)) == kept
+    assert replay.rows_for_run(tmp_path / "new", tmp_path / "cache.jsonl", None, None, "m", [], settings, False,
+                               FakeDist(False, kept)) == kept  # a second process generates nothing itself
+    assert replay.rows_for_run(tmp_path, None, None, None, "m", [], Settings(replay=0), True, FakeDist(True)) == []
+
+
 @pytest.mark.integration
-def test_the_base_model_answers_once_and_training_records_the_rows(example_built, monkeypatch):
+def test_the_base_model_answers_once_and_training_records_the_rows(example_built):
     ws, _ = example_built
     tiny = dict(max_steps=1, batch_size=4, max_length=192, eval_every=0, save_every=0, warmup_steps=0, seed=3)
-    monkeypatch.setattr(replay, "MAX_NEW_TOKENS", 24)  # a short answer is enough to check the plumbing
     lines = []
     run_dir = train(ws, Settings(**tiny, replay=5), log=lines.append, progress=False)
-    assert artifacts.read_json(run_dir / "run.json")["replay_rows"] == 5
+    trained = artifacts.read_json(run_dir / "run.json")["replay_rows"]
+    assert 3 <= trained <= 5  # an answer that did not end within MAX_NEW_TOKENS is left out
+    assert len(artifacts.read_jsonl(run_dir / "replay.jsonl")) == trained  # what a resume of this run reads back
     cached = artifacts.read_jsonl(ws.root / "cache" / "replay.jsonl")
-    assert len(cached) == 5 and all(c["value"].strip() for c in cached)
+    assert len(cached) == 5 and sum(bool(c["value"]) for c in cached) == trained
     assert any("answers 5 general prompts" in line for line in lines)
 
     system = replay.system_prompt(artifacts.read_jsonl(ws.stage_dir("dataset") / "messages" / "train.jsonl"))
-    rows = replay.replay_rows(ws.root / "cache" / "replay.jsonl", None, None, Settings().base_model or ws.base_model,
+    rows = replay.replay_rows(ws.root / "cache" / "replay.jsonl", None, None, ws.base_model,
                               [{"messages": [{"role": "system", "content": system}], "metadata": {}}], 5, 3)
-    assert len(rows) == 5  # all from the cache: no model was needed
+    assert len(rows) == trained  # all from the cache: no model was needed
     assert all(r["messages"][0]["content"] == system and r["metadata"]["label"] == "replay" for r in rows)
+    assert all(r["messages"][2]["content"].strip() and "### User:" not in r["messages"][2]["content"] for r in rows)
     lines.clear()
     train(ws, Settings(**tiny, replay=5), log=lines.append, progress=False)
     assert not any("general prompts" in line for line in lines)  # nothing generated again

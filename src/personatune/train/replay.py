@@ -6,8 +6,12 @@ mixes N rows of ordinary instructions into training (`replay_prompts.yaml`, writ
 CC0, disjoint from the eval sets), each answered by the base model itself before training starts
 (greedy), so those rows pull the model back toward what it did before. Each row carries the dataset's
 own system prompt ("You are {name}."): being the person does not mean talking about their life in
-every answer. Answers are cached per base model in `DIR/cache/replay.jsonl`, so a second run (or a
-sweep point) generates nothing.
+every answer. The base model answers as it is, under its own default system prompt (SmolLM2's template
+adds one); an answer that does not end within MAX_NEW_TOKENS (a tiny model looping, a pretrained one
+running on into invented turns) is left out, as is any text after an invented "### User:" turn.
+Answers are cached per base model in `DIR/cache/replay.jsonl`, so a second run (or a sweep point)
+generates nothing; each run keeps the rows it trained on in `runs/<id>/replay.jsonl`, and a resumed
+run reads them from there.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import hashlib
 import random
 from importlib import resources
 
+from personatune import artifacts
 from personatune.artifacts import KeyedLog
 from personatune.errors import UserError
 
@@ -44,15 +49,21 @@ def cache_key(base_model: str, prompt: str) -> str:
     return hashlib.sha256(f"{base_model}|{MAX_NEW_TOKENS}|{prompt}".encode()).hexdigest()[:24]
 
 
-def answer(model, tokenizer, conversations: list[list[dict]]) -> list[str]:
-    """Greedy answers of `model` (a fresh LoRA model is still exactly its base), left-padded batches."""
+def answer(model, tokenizer, conversations: list[list[dict]]) -> list[str | None]:
+    """Greedy answers of `model` (a fresh LoRA model is still exactly its base), left-padded batches;
+    None where the answer did not end within MAX_NEW_TOKENS."""
     import torch
 
-    side, training = tokenizer.padding_side, model.training
+    side, pad, training = tokenizer.padding_side, tokenizer.pad_token, model.training
     tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    generation_eos = getattr(model.generation_config, "eos_token_id", None)
+    eos = {tokenizer.eos_token_id, *(generation_eos if isinstance(generation_eos, list) else [generation_eos])}
+    eos_ids = sorted(i for i in eos if i is not None)
     model.eval()
     device = next(model.parameters()).device
-    out: list[str] = []
+    out: list[str | None] = []
     try:
         for start in range(0, len(conversations), BATCH):
             texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
@@ -60,19 +71,36 @@ def answer(model, tokenizer, conversations: list[list[dict]]) -> list[str]:
             batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
             with torch.inference_mode():
                 ids = model.generate(**batch, max_new_tokens=MAX_NEW_TOKENS, do_sample=False, use_cache=True,
-                                     pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+                                     eos_token_id=eos_ids, pad_token_id=tokenizer.pad_token_id)
             width = batch["input_ids"].shape[1]
-            out += [tokenizer.decode(row[width:], skip_special_tokens=True).strip() for row in ids]
+            for row in ids[:, width:].tolist():
+                text = tokenizer.decode(row, skip_special_tokens=True).split("\n### User:")[0].strip()
+                finished = any(t in eos_ids for t in row) or "\n### User:" in tokenizer.decode(row)
+                out.append(text if finished and text else None)
     finally:
-        tokenizer.padding_side = side
+        tokenizer.padding_side, tokenizer.pad_token = side, pad
         model.train(training)
     return out
 
 
+def rows_for_run(run_dir, cache_path, model, tokenizer, base_model: str, train_rows: list[dict], settings,
+                 resumed: bool, dist, log=print) -> list[dict]:
+    """The run's replay rows: read back from the run folder when it resumes; else made by the first
+    process (the others receive them, so every process trains on the same rows)."""
+    saved = run_dir / "replay.jsonl"
+    if settings.replay <= 0:
+        return []
+    if resumed and saved.exists():
+        return artifacts.read_jsonl(saved)
+    rows = replay_rows(cache_path, model, tokenizer, base_model, train_rows, settings.replay, settings.seed,
+                       log) if dist.main else None
+    return dist.broadcast(rows)  # the caller keeps them in the run folder with its manifest
+
+
 def replay_rows(cache_path, model, tokenizer, base_model: str, train_rows: list[dict], n: int, seed: int,
-                log=print, save: bool = True) -> list[dict]:
+                log=print) -> list[dict]:
     """N replay rows (a seeded choice of the prompts; all of them when N is larger), answers from the cache
-    or generated now (written to the cache only where `save`: one process of several)."""
+    or generated now; a prompt whose answer did not end is left out."""
     if n <= 0:
         return []
     system = system_prompt(train_rows)
@@ -89,8 +117,7 @@ def replay_rows(cache_path, model, tokenizer, base_model: str, train_rows: list[
         for start in range(0, len(missing), BATCH * 4):
             part = missing[start:start + BATCH * 4]
             answers = answer(model, tokenizer, [[{"role": "user", "content": p["prompt"]}] for p in part])
-            done = [(cache_key(base_model, p["prompt"]), a) for p, a in zip(part, answers)]
-            cache.put_many(done) if save else cache.entries.update(done)
+            cache.put_many((cache_key(base_model, p["prompt"]), a) for p, a in zip(part, answers))
             log(f"  {start + len(part)}/{len(missing)} answered")
     rows = []
     for p in chosen:
@@ -99,4 +126,7 @@ def replay_rows(cache_path, model, tokenizer, base_model: str, train_rows: list[
             rows.append({"messages": [{"role": "system", "content": system}, {"role": "user", "content": p["prompt"]},
                                       {"role": "assistant", "content": reply}],
                          "metadata": {"label": "replay", "replay_id": p["id"]}})
+    if len(rows) < len(chosen):
+        log(f"replay: {len(chosen) - len(rows)} of {len(chosen)} answers did not end within {MAX_NEW_TOKENS} tokens "
+            "and are left out")
     return rows

@@ -55,8 +55,8 @@ class Settings(BaseSettings):
     max_grad_norm: float = setting(1.0, help="gradient clipping")
     replay: int = setting(0, help="rows of general instructions (shipped with the package) answered by the base model "
                                   "itself, mixed into training so the model keeps its ordinary tasks; 0 = off")
-    prompt_gradients: bool = setting(True, help="false: prompt tokens (card, passages, question) are read without "
-                                                "gradients, only the answer's are trained (faster on long prompts)")
+    prompt_gradients: bool = setting(True, help="false: the prompt tokens all rows of a batch have (card, passages, "
+                                                "question) are read without gradients (faster on long prompts)")
     seed: int = setting(0, help="seed for LoRA init, dropout and data order")
     eval_every: int = setting(40, help="validation loss every N steps (and at the end); 0 = never")
     validation_rows: int = setting(128, help="validation loss over at most this many validation rows (a seeded "
@@ -213,7 +213,7 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
     import torch
 
     from personatune.device import pick_device
-    from personatune.train.batches import encode_rows, validation_sample, what_is_trained
+    from personatune.train.batches import Example, encode_rows, validation_sample, what_is_trained
     from personatune.train.loop import (
         Dist,
         LoopConfig,
@@ -221,7 +221,7 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
         TrainingInterrupted,
         seed_everything,
     )
-    from personatune.train.replay import replay_rows
+    from personatune.train.replay import rows_for_run
 
     train_path, val_path, dataset_hash = dataset_files(ws, settings.persona_held_out)
     base_model = settings.base_model or ws.base_model
@@ -249,9 +249,6 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
     model, tokenizer, added_template = build_model(base_model, settings, device)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     train_rows = artifacts.read_jsonl(train_path)
-    replayed = replay_rows(ws.root / "cache" / "replay.jsonl", model, tokenizer, base_model, train_rows,
-                           settings.replay, settings.seed, log if dist.main else (lambda _: None), save=dist.main)
-    train_rows += replayed
     examples, enc_report = encode_rows(tokenizer, train_rows, settings.max_length, settings.overflow, str(train_path),
                                        settings.fact_weight)
     val_rows = validation_sample(artifacts.read_jsonl(val_path) if val_path.exists() else [],
@@ -261,6 +258,10 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
     if not examples:
         raise UserError(f"no usable training examples in {train_path} ({enc_report.dropped} longer than "
                         f"max_length={settings.max_length}); raise train.max_length")
+    replayed = rows_for_run(run_dir, ws.root / "cache" / "replay.jsonl", model, tokenizer, base_model, train_rows,
+                            settings, bool(resume), dist, log)
+    extra, _ = encode_rows(tokenizer, replayed, settings.max_length, settings.overflow, "replay rows")
+    examples += [Example(e.ids, e.prompt_len, len(train_rows) + e.index) for e in extra]
     per_step = settings.batch_size * settings.grad_accum * dist.world
     total_steps = settings.max_steps or max(1, int(settings.epochs * len(examples) / per_step))
     cfg = LoopConfig(learning_rate=settings.learning_rate, warmup_steps=min(settings.warmup_steps, total_steps // 2),
@@ -285,6 +286,8 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
         if not resume:
             artifacts.write_json(run_dir / "settings.json", settings.to_dict())
             artifacts.write_json(run_dir / "run.json", manifest)
+            if replayed:
+                artifacts.write_jsonl(run_dir / "replay.jsonl", replayed)
         if enc_report.truncated or enc_report.dropped:
             log(f"  {enc_report.truncated} examples truncated, {enc_report.dropped} dropped (longer than "
                 f"max_length={settings.max_length})")
