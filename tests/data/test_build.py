@@ -155,7 +155,7 @@ def test_fact_pairs_go_where_their_segment_goes_and_are_oversampled_as_persona()
                      "label": "persona", "subtype": "background", "text": f"I was born in town {i}.", "tokens": 8,
                      "questions": [f"Where were you born, {i}?"], "source": "/a/me.vtt", "start": float(i),
                      "offset": None, "title": "Me"})
-    splits, report = build(rows, Settings(ratio="4", heldout_fraction=0.2, validation_fraction=0.1))
+    splits, report = build(rows, Settings(ratio="4", heldout_fraction=0.2, validation_fraction=0.1, fact_boost=1))
     where = {r["segment_id"]: split for split, examples in splits.items() for r in examples}
     for i in range(20):
         assert where[f"p{i}~fact0"] == where[f"p{i}"]  # a held-out segment's facts never reach training

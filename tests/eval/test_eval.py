@@ -24,7 +24,8 @@ def evaluated(example_built):
 
     ws, _ = example_built
     run_dir = train(ws, TrainSettings(max_steps=2, batch_size=4, max_length=160, eval_every=0, save_every=0,
-                                      warmup_steps=0, seed=7, learning_rate=5e-3), log=quiet, progress=False)
+                                      warmup_steps=0, seed=7, learning_rate=5e-3, replay=0), log=quiet,
+                    progress=False)
     settings = Settings(variants=["base", "rag", "tuned"], model="adapter", max_new_tokens=12, general=10,
                         neutral=10, transfer=2, verbatim=4, verbatim_tokens=24, batch_size=16)
     folder = evaluate(ws, run_dir.name, settings, log=quiet)
@@ -126,7 +127,8 @@ def test_a_second_eval_generates_only_what_changed(evaluated):
     assert counts["answer_cache"]["by_variant"] == {"base": {"reused": 0, "generated": 31 + 10 + 10 + 2 + 4}}
 
     retrained = train(ws, TrainSettings(max_steps=1, batch_size=4, max_length=160, eval_every=0, save_every=0,
-                                        warmup_steps=0, seed=8, learning_rate=5e-3), log=quiet, progress=False)
+                                        warmup_steps=0, seed=8, learning_rate=5e-3, replay=0), log=quiet,
+                      progress=False)
     try:
         after = evaluate(ws, retrained.name, settings, log=quiet)
         counts = json.loads((after / "eval.json").read_text())["answer_cache"]["by_variant"]

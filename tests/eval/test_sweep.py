@@ -43,6 +43,7 @@ def test_sweep_trains_evaluates_recommends_and_restores(example_ws, capsys):  # 
     code = main(["sweep", str(ws.root), "--ratios", "1,3", "--gen", "temperature=0,0.8",
                  "--train-set", "max_steps=1", "--train-set", "batch_size=4", "--train-set", "max_length=160",
                  "--train-set", "eval_every=0", "--train-set", "save_every=0", "--train-set", "warmup_steps=0",
+                 "--train-set", "replay=0",
                  "--eval-set", "variants=base,tuned", "--eval-set", "max_new_tokens=8", "--eval-set", "general=6",
                  "--eval-set", "neutral=6", "--eval-set", "transfer=1", "--eval-set", "verbatim=3",
                  "--eval-set", "verbatim_tokens=16", "--eval-set", "quick=true"])  # the default model: merged

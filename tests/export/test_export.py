@@ -14,7 +14,7 @@ from personatune.errors import UserError
 ROOT = Path(__file__).resolve().parents[2]
 GO_RENDERER = ROOT / "tools" / "ollama_template" / "main.go"
 TINY = dict(max_steps=2, batch_size=4, max_length=160, eval_every=0, save_every=0, warmup_steps=0, seed=7,
-            learning_rate=5e-3)
+            learning_rate=5e-3, replay=0)
 CONVERSATION = [
     {"role": "user", "content": "Where did you grow up?"},
     {"role": "assistant", "content": "Duluth, mostly. We moved when I was fourteen."},

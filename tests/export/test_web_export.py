@@ -13,7 +13,7 @@ from personatune.errors import UserError
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 TINY = dict(max_steps=2, batch_size=4, max_length=160, eval_every=0, save_every=0, warmup_steps=0, seed=7,
-            learning_rate=5e-3)
+            learning_rate=5e-3, replay=0)
 
 
 def quiet(_: str) -> None:

@@ -18,7 +18,8 @@ from personatune.train.runs import Settings, train
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-TINY = dict(max_steps=3, batch_size=4, max_length=192, eval_every=0, save_every=0, warmup_steps=0, seed=7)
+TINY = dict(max_steps=3, batch_size=4, max_length=192, eval_every=0, save_every=0, warmup_steps=0, seed=7,
+            replay=0)
 
 
 def quiet(_: str) -> None:
@@ -211,7 +212,8 @@ def test_two_processes_under_torchrun_see_disjoint_data(example_built, tmp_path)
     env = {**os.environ, "PERSONATUNE_THREADS": "2", "OMP_NUM_THREADS": "1"}
     cmd = [str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc_per_node", "2",
            "-m", "personatune.cli", "train", str(ws.root), "--max-steps", "2", "--batch-size", "2",
-           "--max-length", "160", "--eval-every", "0", "--save-every", "0", "--no-progress"]
+           "--max-length", "160", "--eval-every", "0", "--save-every", "0", "--no-progress",
+           "--replay", "2"]  # the first process answers the replay prompts and sends the rows to the second
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     from personatune.train.runs import find_run
@@ -222,6 +224,8 @@ def test_two_processes_under_torchrun_see_disjoint_data(example_built, tmp_path)
     assert a and b and not a & b
     record = artifacts.read_json(run_dir / "run.json")
     assert record["device"]["processes"] == 2 and record["status"] == "finished"
+    kept = run_dir / "replay.jsonl"  # absent only where neither answer ended within MAX_NEW_TOKENS
+    assert record["replay_rows"] == (len(artifacts.read_jsonl(kept)) if kept.exists() else 0) <= 2
     assert (run_dir / "adapter" / "adapter_model.safetensors").exists()
 
 

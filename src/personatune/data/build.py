@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     auto_target: float = setting(0.3, help="for ratio auto: persona tokens as a fraction of the dominant "
                                            "label's tokens (0.3: the same order of magnitude, not overwhelming it; "
                                            "an archive that is 2% persona gets the cap, 10x; one that is 27% gets 1x)")
-    fact_boost: int = setting(1, help="copies of each fact pair (one sentence answering a fact question) as a "
+    fact_boost: int = setting(4, help="copies of each fact pair (one sentence answering a fact question) as a "
                                       "multiple of the persona ratio: cheap to repeat, and a small model states a "
                                       "fact only after many repetitions")
     validation_fraction: float = setting(0.1, help="share of segments (per label) for validation")

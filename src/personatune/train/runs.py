@@ -39,7 +39,8 @@ class Settings(BaseSettings):
                                        "of a step; persona rows already vary their questions)")
     target_modules: list[str] = setting(default_factory=lambda: ["all-linear"],
                                         help="modules that get LoRA: 'all-linear' or names like q_proj,v_proj")
-    learning_rate: float = setting(2e-4, help="peak learning rate")
+    learning_rate: float = setting(1e-3, help="peak learning rate (1e-3 with replay: facts learned, tasks kept; "
+                                              "docs/benchmarks.md)")
     fact_weight: float = setting(1.0, help="loss weight of fact-pair rows (a sentence answering a fact question)")
     schedule: str = setting("cosine", choices=("cosine", "linear", "constant"), help="decay after warmup")
     warmup_steps: int = setting(10, help="linear warmup steps")
@@ -53,7 +54,7 @@ class Settings(BaseSettings):
                             help="examples longer than max_length: cut the answer's end, or drop them (counted)")
     weight_decay: float = setting(0.0, help="AdamW weight decay on LoRA matrices")
     max_grad_norm: float = setting(1.0, help="gradient clipping")
-    replay: int = setting(0, help="rows of general instructions (shipped with the package) answered by the base model "
+    replay: int = setting(200, help="rows of general instructions (shipped with the package) answered by the base model "
                                   "itself, mixed into training so the model keeps its ordinary tasks; 0 = off")
     prompt_gradients: bool = setting(True, help="false: the prompt tokens all rows of a batch have (card, passages, "
                                                 "question) are read without gradients (faster on long prompts)")
