@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from personatune import artifacts
+from personatune.data.build import Settings as BuildSettings
 from personatune.data.dataset import load_dataset
 from personatune.data.review import borderline, review
 from personatune.data.runner import run_stage
@@ -66,7 +67,11 @@ def test_persona_is_oversampled_to_the_same_order_of_magnitude(example_built):
     assert before < 0.06 and after > 0.15
     shares = report["train_after_oversampling"]
     assert shares["persona"]["tokens"] >= 0.3 * shares["instructional"]["tokens"]
-    assert report["persona_times_seen"]["min"] == report["persona_times_seen"]["max"] == report["ratio"]
+    # every persona segment is seen `ratio` times, a fact pair `ratio * fact_boost` times
+    seen = report["persona_times_seen"]["per_segment"]
+    facts = {k: v for k, v in seen.items() if "~fact" in k}
+    assert facts and set(facts.values()) == {report["ratio"] * BuildSettings().fact_boost}
+    assert {v for k, v in seen.items() if k not in facts} == {report["ratio"]} == {report["persona_times_seen"]["min"]}
     # the offline writer asks only what the answer's own sentences support, so some segments get one question;
     # the copies of a segment cycle through every question it has
     assert report["persona_times_seen"]["distinct_questions_per_segment"]["min"] >= 1
