@@ -5,7 +5,6 @@ and the round trip (does a persona question find its own answer among the archiv
     (rate it: bench/data/pairs/ratings/ARCHIVE-TAG.jsonl, one line per pair, see RUBRIC.md)
     python bench/pair_quality.py roundtrip WS ARCHIVE TAG   # adds the round trip to bench/results/pair_quality.json
     python bench/pair_quality.py summary                    # table + bench/results/pair_quality.png
-    python bench/pair_quality.py local ARCHIVE NAME         # the embedded base model as the question writer
 
 A pair is one question with its answer: for each label, 50 pairs are drawn (seed 0) from all
 (row, question) pairs of the workspace's pairs stage, fact-level rows included with persona.
@@ -44,27 +43,6 @@ def sample(ws: Path, archive: str, tag: str, n: int, seed: int) -> Path:
             out.append({"id": f"{archive}-{tag}-{label[0]}{k:02d}", **pair})
     path = DATA / "samples" / f"{archive}-{tag}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in out))
-    return path
-
-
-def local_sample(archive: str, person: str, model: str) -> Path:
-    """The same segments as ARCHIVE-after, each asked of the `local` backend (the workspace's base model,
-    sampling as the pairs stage does): its first well-formed question with the same answer, to rate as
-    ARCHIVE-local. Fact rows keep their own one- or two-sentence answer."""
-    sys.path.insert(0, str(HERE.parent / "src"))
-    from personatune.data.questions import LocalBackend
-
-    writer = LocalBackend(model, person)
-    rows = [json.loads(line) for line in (DATA / "samples" / f"{archive}-after.jsonl").read_text().splitlines()]
-    out = []
-    for k, row in enumerate(rows):
-        segment = {"segment_id": row["segment_id"], "label": row["label"], "text": row["answer"]}
-        questions = [q for q in writer.propose(segment, 3, 0) if q.endswith("?")]
-        out.append({**row, "id": row["id"].replace("-after-", "-local-"), "kind": f"local-{row['kind']}",
-                    "question": questions[0] if questions else ""})
-        print(f"{k + 1}/{len(rows)} {out[-1]['question']}", flush=True)
-    path = DATA / "samples" / f"{archive}-local.jsonl"
     path.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in out))
     return path
 
@@ -150,7 +128,7 @@ def plot(ratings: dict) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
     for ax, label, target in zip(axes, LABELS, (0.9, 0.8)):
         values = [ratings[k].get(label, {}).get("all_four", 0) for k in keys]
-        colours = ["#bbbbbb" if k.endswith("before") else "#e8a33d" if k.endswith("local") else "#3b7dd8" for k in keys]
+        colours = ["#bbbbbb" if k.endswith("before") else "#3b7dd8" for k in keys]
         ax.bar(range(len(keys)), values, color=colours)
         ax.axhline(target, color="#d62728", linestyle="--", linewidth=1, label=f"target {target:.0%}")
         ax.set_xticks(range(len(keys)), keys, rotation=30, ha="right", fontsize=8)
@@ -174,10 +152,6 @@ def main() -> int:
         p.add_argument("--n", type=int, default=50)
         p.add_argument("--seed", type=int, default=0)
     sub.add_parser("summary")
-    p = sub.add_parser("local")
-    p.add_argument("archive")
-    p.add_argument("person", help="the person's name, as the workspace has it")
-    p.add_argument("--model", default="smollm2-135m-instruct")
     args = parser.parse_args()
     if args.command == "sample":
         print(sample(args.workspace, args.archive, args.tag, args.n, args.seed))
@@ -187,8 +161,6 @@ def main() -> int:
         results.setdefault("round_trip", {})[f"{args.archive}-{args.tag}"] = trip
         save_results(results)
         print(json.dumps(trip))
-    elif args.command == "local":
-        print(local_sample(args.archive, args.person, args.model))
     else:
         summary()
     return 0
