@@ -14,6 +14,7 @@ from pathlib import Path
 
 from personatune import artifacts
 from personatune.runtime.chat_template import render_chat
+from personatune.train.batches import USER_HEADER
 from personatune.workspace import Workspace
 
 CHATML_TURN = "<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n"
@@ -40,9 +41,9 @@ def _chatml(hf_template: str) -> OllamaTemplate:
 def _default(eos: str) -> OllamaTemplate:
     # personatune's documented template for bases without one (train/batches.py DEFAULT_CHAT_TEMPLATE).
     body = ('{{ range .Messages }}{{ if eq .Role "system" }}{{ .Content }}\n\n'
-            '{{ else if eq .Role "user" }}### User:\n{{ .Content }}\n\n'
+            '{{ else if eq .Role "user" }}' + USER_HEADER + '\n{{ .Content }}\n\n'
             '{{ else }}### Assistant:\n{{ .Content }}' + eos + '\n\n{{ end }}{{ end }}### Assistant:\n')
-    return OllamaTemplate(body, [eos, "### User:"])
+    return OllamaTemplate(body, [eos, USER_HEADER])
 
 
 def ollama_template(hf_template: str, eos: str) -> OllamaTemplate | None:

@@ -15,12 +15,14 @@ from personatune.errors import UserError
 from personatune.train.prefix import shared_length
 
 # For tokenizers that ship no chat template (pretrained base models such as gemma3-270m): plain
-# role headers and the tokenizer's end-of-sequence token after each answer, so generation stops.
+# role headers and the tokenizer's end-of-sequence token after each answer, so generation stops. A
+# pretrained model may run on into a turn it invents: USER_HEADER is where its answer ends.
+USER_HEADER = "### User:"
 DEFAULT_CHAT_TEMPLATE = (
     "{{ bos_token }}"
     "{% for message in messages %}"
     "{% if message['role'] == 'system' %}{{ message['content'] }}\n\n"
-    "{% elif message['role'] == 'user' %}### User:\n{{ message['content'] }}\n\n"
+    "{% elif message['role'] == 'user' %}" + USER_HEADER + "\n{{ message['content'] }}\n\n"
     "{% else %}### Assistant:\n{{ message['content'] }}{{ eos_token }}\n\n{% endif %}"
     "{% endfor %}"
     "{% if add_generation_prompt %}### Assistant:\n{% endif %}"

@@ -8,7 +8,7 @@ CC0, disjoint from the eval sets), each answered by the base model itself before
 own system prompt ("You are {name}."): being the person does not mean talking about their life in
 every answer. The base model answers as it is, under its own default system prompt (SmolLM2's template
 adds one); an answer that does not end within MAX_NEW_TOKENS (a tiny model looping, a pretrained one
-running on into invented turns) is left out, as is any text after an invented "### User:" turn.
+running on into invented turns) is left out, as is any text after an invented user turn.
 Answers are cached per base model in `DIR/cache/replay.jsonl`, so a second run (or a sweep point)
 generates nothing; each run keeps the rows it trained on in `runs/<id>/replay.jsonl`, and a resumed
 run reads them from there.
@@ -23,6 +23,7 @@ from importlib import resources
 from personatune import artifacts
 from personatune.artifacts import KeyedLog
 from personatune.errors import UserError
+from personatune.train.batches import USER_HEADER
 
 MAX_NEW_TOKENS = 160
 BATCH = 16
@@ -74,8 +75,9 @@ def answer(model, tokenizer, conversations: list[list[dict]]) -> list[str | None
                                      eos_token_id=eos_ids, pad_token_id=tokenizer.pad_token_id)
             width = batch["input_ids"].shape[1]
             for row in ids[:, width:].tolist():
-                text = tokenizer.decode(row, skip_special_tokens=True).split("\n### User:")[0].strip()
-                finished = any(t in eos_ids for t in row) or "\n### User:" in tokenizer.decode(row)
+                text = tokenizer.decode(row, skip_special_tokens=True)
+                finished = any(t in eos_ids for t in row) or f"\n{USER_HEADER}" in text  # an invented turn ends it
+                text = text.split(f"\n{USER_HEADER}")[0].strip()
                 out.append(text if finished and text else None)
     finally:
         tokenizer.padding_side, tokenizer.pad_token = side, pad
