@@ -79,3 +79,13 @@ def test_provenance_points_at_first_and_last_piece():
     assert segments[0]["start"] == 0.0
     assert segments[-1]["end"] == 115.0
     assert segments[1]["start"] == 30.0  # three 4-word sentences fill the 12-token target
+
+
+def test_a_sentence_that_leans_on_the_one_before_stays_with_it():
+    text = ("I built my first bench from construction lumber and it took a whole summer. " * 6 +
+            "And no, it was not flat. It still is not, but it holds a vise.")
+    segments = chunk_document(doc_from([{"text": text, "start": None, "end": None, "offset": 0}]),
+                              Settings(target_tokens=45, max_tokens=80, min_tokens=10), count_words)
+    assert len(segments) >= 2
+    assert not any(s["text"].startswith(("And", "It")) for s in segments)
+    assert " ".join(s["text"] for s in segments) == text

@@ -243,8 +243,10 @@ def test_template_stage_drops_questions_that_do_not_find_their_answer(example_ws
     assert born["segment_id"] == "s0~fact0" and report["fact_pairs"] == len(facts)
     assert set(report["checks"]) >= {"persona", "instructional", "fact"}
     lessons = {r["segment_id"]: r["questions"] for r in rows if r["label"] == "instructional"}
-    assert lessons == {"s2": ["What is yellow glue used for?"], "s3": ["How do you flatten the back of a chisel?"],
-                       "s4": ["What is a blast gate?"]}
+    # the lesson read off the teaching sentence first, then the statements asked back
+    assert lessons == {"s2": ["What is yellow glue used for?", "Is yellow glue used to join wood?"],
+                       "s3": ["How do you flatten the back of a chisel?"],
+                       "s4": ["What is a blast gate?", "Is a blast gate a sliding door in a dust collection duct?"]}
 
 
 @pytest.mark.integration
@@ -269,7 +271,7 @@ def test_openai_backend_against_personatune_serve_with_the_real_model(example_bu
     assert 1 <= len(questions) <= 3  # the model wrote something; the stage checks it like any answer
 
 
-def test_a_persona_segment_nothing_was_asked_about_still_reaches_training(example_ws, tmp_path, monkeypatch):
+def test_a_persona_segment_nothing_was_asked_about_reaches_training_only_with_plain_questions(example_ws, tmp_path, monkeypatch):
     from personatune.data import pairs
     from personatune.data.template_questions import TemplateBackend
 
@@ -278,6 +280,9 @@ def test_a_persona_segment_nothing_was_asked_about_still_reaches_training(exampl
     monkeypatch.setattr(TemplateBackend, "propose",
                         lambda self, seg, n, attempt: [] if seg["segment_id"] == "s1" else original(self, seg, n, attempt))
     report, rows, log = run_stage(example_ws, tmp_path, None, fact_pairs=0)
+    by_id = {r["segment_id"]: r for r in rows}
+    assert by_id["s1"]["questions"] == [] and report["persona_plain_question"] == 0  # by default it leaves training
+    report, rows, log = run_stage(example_ws, tmp_path, None, fact_pairs=0, plain_questions=True)
     by_id = {r["segment_id"]: r for r in rows}
     assert by_id["s1"]["questions"] == [pairs.PLAIN_PERSONA_QUESTIONS["background"]]
     assert report["persona_plain_question"] == 1

@@ -16,11 +16,16 @@ from personatune.data.stage import StageContext
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
-VERSION = 2  # 2: one speaker per segment
+VERSION = 3  # 2: one speaker per segment; 3: a sentence leaning on the one before stays with it
 _END = re.compile(r"[.!?][\"')\]]*$")
 _DISCOURSE = {"so", "now", "okay", "ok", "alright", "next", "then", "first", "second", "third", "finally",
               "but", "because", "anyway", "and", "once", "if", "when", "after", "before", "let's", "here's",
               "that's", "this", "the", "you", "i", "i'm", "i've", "we", "we're", "it's", "what"}
+# A sentence opening with one of these leans on the sentence before it.
+LEANS_BACK = {"and", "but", "or", "nor", "so", "also", "plus", "because", "then", "which", "too", "either", "yet",
+              "it", "it's", "this", "that", "that's", "these", "those", "they", "they're", "them", "he", "she", "his",
+              "her", "its", "their", "there", "such", "still", "instead", "otherwise", "however", "though",
+              "although", "besides", "hence", "thus", "therefore"}
 _STRONG = {"so", "now", "okay", "ok", "alright", "next", "anyway", "finally", "first", "second", "third"}
 
 
@@ -79,8 +84,11 @@ def sentence_spans(words: Sequence[str], piece_of: Sequence[int], gaps: dict[int
 
 
 def pack(spans: list[tuple[int, int]], sizes: list[int], settings: Settings,
-         split_long: Callable[[int, int], list[tuple[int, int]]]) -> list[tuple[int, int]]:
-    """Greedy: fill up to the target, never past max; tiny tails join the previous segment."""
+         split_long: Callable[[int, int], list[tuple[int, int]]],
+         continues: Callable[[int], bool] = lambda start: False) -> list[tuple[int, int]]:
+    """Greedy: fill up to the target, never past max; tiny tails join the previous segment, and so does a
+    sentence that leans on the one before ("And that was...", "It still is.") while it fits under max:
+    an answer that opens mid-thought is no answer."""
     units: list[tuple[int, int, int]] = []
     for (s, e), n in zip(spans, sizes):
         if n > settings.max_tokens:
@@ -91,7 +99,8 @@ def pack(spans: list[tuple[int, int]], sizes: list[int], settings: Settings,
     for s, e, n in units:
         n = n if n >= 0 else settings.max_tokens
         if segments and (segments[-1][2] + n <= settings.target_tokens
-                         or (segments[-1][2] < settings.min_tokens and segments[-1][2] + n <= settings.max_tokens)):
+                         or ((segments[-1][2] < settings.min_tokens or continues(s))
+                             and segments[-1][2] + n <= settings.max_tokens)):
             segments[-1][1] = e
             segments[-1][2] += n
         else:
@@ -116,7 +125,9 @@ def chunk_words(words: list[str], piece_of: list[int], gaps: dict[int, float], s
             out.append((a, min(e, a + step)))
         return out
 
-    return pack(spans, sizes, settings, split_long)
+    punctuated = is_punctuated(words)  # a pseudo-sentence of raw captions opens with "and" all the time
+    return pack(spans, sizes, settings, split_long,
+                lambda start: punctuated and words[start].lower().strip("\"'(“‘,") in LEANS_BACK)
 
 
 def document_words(doc: dict) -> tuple[list[str], list[int], dict[int, float]]:

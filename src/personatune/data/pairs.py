@@ -21,6 +21,7 @@ import yaml
 
 from personatune import artifacts
 from personatune.data.chat_endpoint import endpoint_settings
+from personatune.data.question_forms import PLAIN_PERSONA_QUESTIONS
 from personatune.data.questions import LocalBackend, OpenAIBackend, ProposalCache
 from personatune.data.retrieval import BM25
 from personatune.data.stage import StageContext
@@ -29,7 +30,7 @@ from personatune.errors import UserError
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
-VERSION = 4  # 4: fact pairs read by fact_questions, one row per sentence with every question it answers
+VERSION = 5  # 4: fact pairs read by fact_questions, one row per sentence with every question it answers; 5: statements asked back
 _REQUEST = re.compile(r"^(?:tell me|explain|describe|walk me through|give me|share|talk about|help me)\b", re.I)
 _WORDS = re.compile(r"[a-z0-9']+")
 
@@ -49,11 +50,17 @@ class Settings(BaseSettings):
                                          "question find its own answer)")
     min_similarity: float = setting(0.15, help="minimum cosine similarity between question and answer")
     min_overlap: float = setting(0.15, help="minimum share of a question's content words found in the answer")
-    max_copy: float = setting(0.6, help="maximum share of a question's word 4-grams copied from the answer")
+    max_copy: float = setting(0.9, help="maximum share of a question's word 4-grams copied from the answer")
     round_trip_top_k: int = setting(3, help="a question must rank its own answer's segment in this many BM25 hits "
                                             "among all segments (0: no round-trip check)")
     fact_pairs: int = setting(6, help="fact pairs per persona segment at most: the sentence holding a specific fact, "
                                       "answering each question it answers (0: none)")
+    slot_questions: list[str] = setting(default_factory=list,
+                                        help="labels whose segments with no question read off their sentences get "
+                                             "noun-phrase templates (rated far worse); else persona gets its plain "
+                                             "question and the rest none")
+    plain_questions: bool = setting(False, help="give a persona segment with no question at all its subtype's plain "
+                                                "question (\"How do you like to work?\"; rated, it seldom fits)")
     contrastive: bool = setting(True, help="add denial pairs from the probes file's does_not_have entries")
     seed: int = setting(0, help="seed for template choice")
     openai_base_url: str = setting("", help="endpoint for backend openai (else $OPENAI_BASE_URL)")
@@ -118,7 +125,8 @@ CHECKS = {"empty": "form", "not phrased as a question": "form", "too short": "fo
 
 def make_backend(ctx: StageContext, settings: Settings, index: BM25, texts: list[str]):
     if settings.backend == "template":
-        return TemplateBackend(texts, seed=settings.seed, person=ctx.ws.name, index=index)
+        return TemplateBackend(texts, seed=settings.seed, person=ctx.ws.name, index=index,
+                               slot_labels=settings.slot_questions)
     if settings.backend == "openai":
         url, model, key = endpoint_settings(settings.openai_base_url, settings.openai_model, settings.openai_api_key_env)
         backend = OpenAIBackend(url, model, key, ctx.ws.name, timeout=settings.openai_timeout)
@@ -301,9 +309,9 @@ def run(ctx: StageContext, settings: Settings) -> dict:
             if fallback:
                 accepted[i].append(fallback)
                 unfound += 1
-            elif segments[i]["label"] == "persona":
-                # A persona segment the writer found nothing to ask about would never be trained: the model
-                # would not learn this part of who the person is. Its subtype's plain question fits it.
+            elif segments[i]["label"] == "persona" and settings.plain_questions:
+                # A persona segment the writer found nothing to ask about would never be trained; its subtype's
+                # plain question keeps it, though rated it seldom fits (bench/pair_quality.py), so it is opt-in.
                 accepted[i].append(PLAIN_PERSONA_QUESTIONS.get(segments[i].get("subtype") or "story",
                                                                PLAIN_PERSONA_QUESTIONS["story"]))
                 plain += 1
@@ -337,15 +345,6 @@ def run(ctx: StageContext, settings: Settings) -> dict:
             "rejected": sum(checks.reasons.values()), "rejected_by_reason": dict(checks.reasons),
             "checks": checks.report(), "kept_without_round_trip": unfound, "persona_plain_question": plain, "short_segments": short,
             "segments_without_questions": none}
-
-
-PLAIN_PERSONA_QUESTIONS = {
-    "background": "Can you tell me a bit about your background?",
-    "story": "What's a story from your own life that you like to tell?",
-    "opinion": "What's an opinion of yours that people might not expect?",
-    "working_style": "How do you like to work?",
-    "values": "What matters most to you in your work?",
-}
 
 
 def _watch_writer(proposals: list[str], seg: dict, empty: int, accepted: list[list[str]], settings: Settings) -> int:

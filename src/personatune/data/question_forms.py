@@ -140,6 +140,16 @@ SLOT_TEMPLATES: dict[str, list[str]] = {
 }
 
 
+# A persona segment the offline writer finds nothing to ask about still trains, under its subtype's question.
+PLAIN_PERSONA_QUESTIONS = {
+    "background": "Can you tell me a bit about your background?",
+    "story": "What's a story from your own life that you like to tell?",
+    "opinion": "What's an opinion of yours that people might not expect?",
+    "working_style": "How do you like to work?",
+    "values": "What matters most to you in your work?",
+}
+
+
 STANCE = {"think": "What do you think about {np}?", "believe": "What do you believe about {np}?",
           "love": "What do you love about {np}?", "like": "What do you like about {np}?",
           "hate": "What's wrong with {np}, in your view?", "prefer": "Why do you prefer {np}?",

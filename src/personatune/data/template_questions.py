@@ -33,6 +33,12 @@ from personatune.data.question_forms import (
     stance_question,
 )
 from personatune.data.retrieval import BM25, terms
+from personatune.data.statement_questions import (
+    FIRST_TO_SECOND,
+    asked_in_text,
+    statement_question,
+    title_question,
+)
 
 # A title or an initial's full stop ends no sentence ("Mr. Covey", "St. Michael's", "Herr A. S.").
 _TITLES = ("Mr", "Mrs", "Ms", "Dr", "St", "Jr", "Sr", "Prof", "Rev", "Capt", "Col", "Gen", "Lt", "Mt", "vs", "etc",
@@ -49,6 +55,7 @@ _FIRST_PERSON = re.compile(r"\b(?:I|I'm|I've|I'd|I'll|my|me|mine|we|our|us)\b")
 NOT_IN_PHRASES = {"VB", "VBD", "VBZ", "VBP", "MD", "RB", "RBR", "RBS", "IN", "TO", "PRP", "WDT", "WP", "WRB", "CC",
                   "UH", "EX"}
 TAG_BUDGET = 60  # words tagged per segment for slots (the tagger reads ~30k words/s)
+STATEMENT_WORDS = 120  # words of a segment's opening read for statements asked back
 
 
 def sentences(text: str) -> list[str]:
@@ -69,15 +76,18 @@ class TemplateBackend:
 
     name = "template"
 
-    def __init__(self, texts: Sequence[str], seed: int = 0, person: str = "", index: BM25 | None = None):
+    def __init__(self, texts: Sequence[str], seed: int = 0, person: str = "", index: BM25 | None = None,
+                 slot_labels: Sequence[str] = ("persona", "instructional", "other")):
         self.index = index or BM25(texts)
         self.texts = texts
         self.seed = seed
+        self.slot_labels = set(slot_labels)
         self.tagger = pos.load()
         self.person = {w.lower() for w in re.findall(r"\w+", person) if len(w) > 2}
         self._slots: dict[str, list[Slot]] = {}
         self._tags: dict[str, list[pos.Token]] = {}
         self._names: set[str] | None = None
+        self._read: dict[str, list[str]] = {}
 
     def tag(self, sentence: str) -> list[pos.Token]:
         """Tags of a sentence, once: slots, facts, stances and lessons all read the same sentences."""
@@ -104,6 +114,26 @@ class TemplateBackend:
             self._names = {w for w, n in upper.items() if 5 * n >= n + lower[w] and "'" not in w and "’" not in w
                            and self.tagger.lexical_tag(w) is None}
         return self._names
+
+    def is_name(self, word: str) -> bool:
+        """A capitalised word that stays capitalised mid-sentence: the archive writes it as a name."""
+        return word.lower() in self.names() or (word[:1].isupper() and self.tagger.lexical_tag(word.lower()) is None)
+
+    def title_topic(self, title: str) -> str | None:
+        """A title that names a topic ("My experiences at FOSDEM", "Configuring aerc for git via email") as the
+        topic a reader asks about ("your experiences at FOSDEM"); a claim, a command, a list of contents, a date
+        or a quotation is no topic. Quoted as a title, readers did not agree it is a question anyone asks."""
+        title = " ".join(title.split()).rstrip(".!")
+        if not 2 <= len(title.split()) <= 8 or re.search(r"[\d:,;&|()\"“”?!]| - ", title):
+            return None
+        tokens = self.tag(title)
+        if any(t.tag in ("VBZ", "VBP", "VBD", "MD") for t in tokens) or tokens[0].tag in ("VB", "IN", "WRB", "WP") or \
+                tokens[-1].tag not in pos.NOUNS:
+            return None
+        words = [FIRST_TO_SECOND.get(t.text.lower(), t.text) if t.tag.startswith("PRP") else t.text for t in tokens]
+        topic = " ".join(words)
+        named = tokens[0].tag in pos.PROPER and self.is_name(tokens[0].text)
+        return topic if named else topic[:1].lower() + topic[1:]
 
     def idf(self, term: str) -> float:
         return math.log(1 + self.index.n / (1 + self.index.df(term)))
@@ -189,13 +219,17 @@ class TemplateBackend:
 
     def propose(self, segment: dict, n: int, attempt: int) -> list[str]:
         kind = segment.get("subtype") if segment["label"] == "persona" else "instructional"
+        read = self.read_off_sentences(segment, kind)
+        if read:
+            # Questions read off the person's own sentences are rated far better than any phrase in a template
+            # (bench/pair_quality.py); a segment that has them gets no template questions at all, and each
+            # round offers the next ones.
+            return read[attempt * n:(attempt + 1) * n]
+        if segment["label"] not in self.slot_labels:
+            topic = self.title_topic(segment.get("title") or "") if segment["label"] == "persona" else None
+            return [f"Can you tell me about {topic}?"] if topic and attempt == 0 else []
         templates = SLOT_TEMPLATES.get(kind or "story", SLOT_TEMPLATES["story"])[:]
         random.Random(f"{self.seed}:{segment['segment_id']}").shuffle(templates)
-        derived = self.read_off_sentences(segment, kind, n)
-        if derived:
-            # Questions read off the person's own sentences are rated far better than any phrase in a template
-            # (bench/pair_quality.py); a segment that has them gets no template questions at all.
-            return derived if attempt == 0 else []
         out: list[str] = []
         slots = self.slots(segment)
         # Each round offers the next phrases, two per question wanted, each with its own phrasing.
@@ -209,14 +243,54 @@ class TemplateBackend:
             out.append(agree(form, s))
         return out
 
-    def read_off_sentences(self, segment: dict, kind: str, n: int) -> list[str]:
-        """Fact questions for background and stories, stance and lesson questions otherwise (sentence tags
-        are cached, so asking again in a later round costs nothing)."""
-        if kind in ("background", "story"):
-            return [f.questions[0] for f in self.facts(segment, n)]  # "Where did you grow up?" beats any template
-        if segment["label"] == "persona":
-            return self.stances(segment, n) + self.lessons(segment, n)
-        return self.lessons(segment, n)
+    def read_off_sentences(self, segment: dict, kind: str) -> list[str]:
+        """Every question read off the segment's own sentences, best first: facts for background and stories,
+        stances, lessons, then statements asked back (sentence tags are cached, so a later round costs
+        nothing)."""
+        key = segment["segment_id"]
+        if key not in self._read:
+            if kind in ("background", "story"):
+                found = [f.questions[0] for f in self.facts(segment, 6)]  # "Where did you grow up?"
+            elif segment["label"] == "persona":
+                found = self.stances(segment, 6) + self.lessons(segment, 6)
+            else:
+                found = self.lessons(segment, 6)
+            found += self.statements(segment)
+            titled = title_question(segment.get("title") or "")
+            if titled and not any(w.lower() in self.person for w in re.findall(r"\w+", titled)):
+                found.append(titled)  # the question its post asks, last: it fits the passage less closely
+            self._read[key] = list(dict.fromkeys(found))
+        return self._read[key]
+
+    def statements(self, segment: dict) -> list[str]:
+        """Yes/no questions from the segment's opening sentences (`STATEMENT_WORDS` words, or further while
+        none is found), the earliest and most particular first: a passage's first sentences say what it is
+        about."""
+        scored: list[tuple[float, str]] = []
+        budget = STATEMENT_WORDS
+        about_them = 1.3 if segment["label"] == "persona" else 1.0
+        parts = sentences(segment["text"])
+        for number, sentence in enumerate(parts):
+            if budget <= 0 and scored:
+                break  # the opening has questions; the rest is read only when it has none
+            budget -= len(sentence.split())
+            if not _WHOLE.match(sentence):
+                continue
+            if sentence.endswith("?"):
+                asked = asked_in_text(self.tag(sentence)) if number + 1 < len(parts) else None
+                if asked and not any(w.lower() in self.person for w in re.findall(r"\w+", asked)):
+                    scored.append((100.0 / (1 + number), asked))  # the person's own question: the best there is
+                continue
+            question = statement_question(self.tag(sentence), sentence, self.known, self.is_name)
+            if question is None or any(w.lower() in self.person for w in re.findall(r"\w+", question)):
+                continue
+            if about_them == 1.0 and re.match(r"^\w+ you\b", question):
+                continue  # "Did you tilt the gauge forward?": a lesson narrating its own steps, no one's question
+            words = terms(question)
+            particular = sum(self.idf(w) for w in words) / max(1, len(words))
+            mine = about_them if re.match(r"^\w+ you\b", question) else 1.0  # about the person, for persona
+            scored.append((mine * particular / (1 + 0.15 * number), question))
+        return [q for _, q in sorted(scored, key=lambda t: -t[0])]
 
     def stances(self, segment: dict, limit: int) -> list[str]:
         """Questions about what the person says they think, love or recommend, from their own sentences."""
@@ -226,6 +300,8 @@ class TemplateBackend:
                 continue
             tokens = self.tag(sentence)
             question = stance_question(tokens, sentence, pos.noun_phrases(tokens, sentence))
+            if question and re.search(r" (?:about|on|with) the [a-z]+\?$", question):
+                continue  # "What do you think about the reason?": which reason?
             if question and question not in out:
                 out.append(question)
                 if len(out) == limit:
