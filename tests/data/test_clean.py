@@ -216,6 +216,9 @@ def test_fillers_can_be_kept():
     ("**Bold** and *italic* and `code`, [a link](https://example.com/x) and ![a diagram](img/cut.png)",
      "markdown", "Bold and italic and code, a link and a diagram"),
     ("## Put the big tools on wheels", "markdown", ""),  # a title, not a sentence of the answer
+    # a picture alone in its paragraph: its alt text would fuse with the next sentence ("... workspace The shell")
+    ("[![Screenshot of my workspace](https://x.example/1.png)](https://x.example/1.png)", "markdown", ""),
+    ("Fast &mdash; and cheap &amp; easy.", "markdown", "Fast — and cheap & easy."),
     ("Setext title\n============\nFirst line.", "markdown", "First line."),
     ("It holds.[^1]\n\n[^1]: https://example.com/note", "markdown", "It holds."),
     ("- The table saw lives in the middle.\n- Lumber goes on a wall rack.\n1. Then the bench.", "markdown",

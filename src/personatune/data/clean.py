@@ -6,6 +6,7 @@ pattern took out before trusting it.
 
 from __future__ import annotations
 
+import html
 import re
 import time
 import unicodedata
@@ -18,7 +19,7 @@ from personatune.data.stage import StageContext
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
-VERSION = 3  # 2: unpunctuated captions get punctuation and case restored; 3: markdown headings, footnotes
+VERSION = 4  # 2: unpunctuated captions get punctuation and case restored; 3: markdown headings, footnotes; 4: images alone, entities
 # A sentence matching one of these is dropped. Sponsor-read openers also drop the sentences after
 # them up to the call to action ("use code ...", "link below"), since a read spans several sentences.
 DEFAULT_BOILERPLATE = [
@@ -43,6 +44,7 @@ _BRACKET_TIME = re.compile(r"[\[(]\s*\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?\s*[\])
 # ">>", "- ", "SPEAKER 1:", "MARTA:" at a line start; a plain "Note:" is left alone.
 _SPEAKER = re.compile(r"^\s*(?:>>+\s*|-\s+|(?:(?:[Ss]peaker|SPEAKER)\s*\d+|[A-Z][A-Z.'-]+(?:\s[A-Z][A-Z.'-]+){0,2})\s*:\s+)")
 _MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
+_MD_IMAGES_ONLY = re.compile(r"^\s*(?:\[?!\[[^\]]*\]\([^)]*\)(?:\]\([^)]*\))?\s*)+$")
 _MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 _MD_MARK = re.compile(r"(\*\*|__|\*|`)")
 # A heading is a title, not a sentence: fused into the next paragraph it reads "Layers The OSI model is ...".
@@ -132,6 +134,10 @@ class Cleaner:
         text = self._sub(_SOUND, "", text, "sound_tags")
         text = self._sub(_BRACKET_TIME, "", text, "timestamps")
         if fmt == "markdown":
+            if _MD_IMAGES_ONLY.match(text):
+                self._note("images", text)
+                return ""  # a picture's alt text is no sentence: fused to the next paragraph it breaks one
+            text = html.unescape(text)  # "&mdash;" as the writer meant it
             text = self._sub(_MD_HEADING, "", text, "headings")
             text = self._sub(_MD_LINK_DEFINITION, "", text, "link_definitions")
             text = self._sub(_MD_FOOTNOTE, "", text, "footnote_marks")

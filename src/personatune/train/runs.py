@@ -44,7 +44,8 @@ class Settings(BaseSettings):
     fact_weight: float = setting(1.0, help="loss weight of fact-pair rows (a sentence answering a fact question)")
     schedule: str = setting("cosine", choices=("cosine", "linear", "constant"), help="decay after warmup")
     warmup_steps: int = setting(10, help="linear warmup steps")
-    epochs: float = setting(1.0, help="passes over the training split (ignored when max_steps > 0)")
+    epochs: float = setting(2.0, help="passes over the training split (ignored when max_steps > 0); one pass over "
+                                      "the example's read-off pairs is too few steps to learn its facts")
     max_steps: int = setting(0, help="optimizer steps to run; 0 = derive from epochs")
     batch_size: int = setting(8, help="examples per micro-batch (per process)")
     grad_accum: int = setting(1, help="micro-batches per optimizer step")
