@@ -152,6 +152,7 @@ def summary() -> None:
         second[path.stem]["agreement"] = agreement(path.stem)
     results["second_rater"] = second
     save_results(results)
+    ratings = {k: v for k, v in ratings.items() if v}
     print("| archive | stage | label | n | grammatical | natural | answerable | boundaries | all four | round trip |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for key, table in ratings.items():
@@ -163,10 +164,10 @@ def summary() -> None:
                 print(f"| {archive} | {tag} | {label} | {row['n']} | " + " | ".join(f"{row[c]:.0%}" for c in CHECKS)
                       + f" | **{row['all_four']:.0%}** [{row['all_four_ci95'][0]:.0%}, {row['all_four_ci95'][1]:.0%}]"
                       + f" | {trip if label == 'persona' else ''} |")
-    plot(ratings)
+    plot(ratings, second)
 
 
-def plot(ratings: dict) -> None:
+def plot(ratings: dict, second: dict | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -178,10 +179,17 @@ def plot(ratings: dict) -> None:
         values = [ratings[k].get(label, {}).get("all_four", 0) for k in keys]
         colours = ["#bbbbbb" if k.endswith(("before", "after")) else "#3b7dd8" if k.endswith("final") else "#9ec0ec"
                    for k in keys]
-        ax.bar(range(len(keys)), values, color=colours)
+        cis = [ratings[k].get(label, {}).get("all_four_ci95") or [v, v] for k, v in zip(keys, values)]
+        ax.bar(range(len(keys)), values, color=colours,
+               yerr=[[v - lo for v, (lo, _) in zip(values, cis)], [hi - v for v, (_, hi) in zip(values, cis)]],
+               error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "#555555"})
+        for x, k in enumerate(keys):
+            if second and k in second and label in second[k]:
+                ax.plot(x, second[k][label]["all_four"], marker="D", color="#d62728", markersize=4,
+                        label="second reader" if x == max(i for i, kk in enumerate(keys) if kk in second) else None)
         ax.axhline(target, color="#d62728", linestyle="--", linewidth=1, label=f"target {target:.0%}")
         ax.set_xticks(range(len(keys)), keys, rotation=30, ha="right", fontsize=8)
-        ax.set_title(f"{label} pairs passing all four checks")
+        ax.set_title(f"{label} pairs passing all four checks (95% intervals)")
         ax.set_ylim(0, 1)
         ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
