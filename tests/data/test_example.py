@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 from pathlib import Path
@@ -60,11 +61,14 @@ def test_no_held_out_text_reaches_training(example_built):
 def test_persona_is_oversampled_to_the_same_order_of_magnitude(example_built):
     _, results = example_built
     report = results["build"].report
-    # ratio auto: persona tokens brought to 0.3 of the instructional tokens, at most the cap of 10
-    assert report["ratio_setting"] == "auto" and 5 <= report["ratio"] <= 10
-    before = report["train_before_oversampling"]["persona"]["token_share"]
+    # ratio auto: the smallest ratio that brings persona tokens to 0.3 of the instructional tokens, at most the
+    # cap of 10 (4x on the example: the offline writer leaves out the segments it cannot ask about)
+    split = report["train_before_oversampling"]
+    wanted = math.ceil(0.3 * split["instructional"]["tokens"] / split["persona"]["tokens"])
+    assert report["ratio_setting"] == "auto" and report["ratio"] == min(10, wanted) >= 2
+    before = split["persona"]["token_share"]
     after = report["train_after_oversampling"]["persona"]["token_share"]
-    assert before < 0.06 and after > 0.15
+    assert before < 0.1 and after > 0.15
     shares = report["train_after_oversampling"]
     assert shares["persona"]["tokens"] >= 0.3 * shares["instructional"]["tokens"]
     # every persona segment is seen `ratio` times, a fact pair `ratio * fact_boost` times
