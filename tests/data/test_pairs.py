@@ -271,7 +271,7 @@ def test_openai_backend_against_personatune_serve_with_the_real_model(example_bu
     assert 1 <= len(questions) <= 3  # the model wrote something; the stage checks it like any answer
 
 
-def test_a_persona_segment_nothing_was_asked_about_reaches_training_only_with_plain_questions(example_ws, tmp_path, monkeypatch):
+def test_a_persona_segment_nothing_was_asked_about_still_reaches_training(example_ws, tmp_path, monkeypatch):
     from personatune.data import pairs
     from personatune.data.template_questions import TemplateBackend
 
@@ -279,10 +279,10 @@ def test_a_persona_segment_nothing_was_asked_about_reaches_training_only_with_pl
     original = TemplateBackend.propose
     monkeypatch.setattr(TemplateBackend, "propose",
                         lambda self, seg, n, attempt: [] if seg["segment_id"] == "s1" else original(self, seg, n, attempt))
-    report, rows, log = run_stage(example_ws, tmp_path, None, fact_pairs=0)
+    report, rows, log = run_stage(example_ws, tmp_path, None, fact_pairs=0, plain_questions=False)
     by_id = {r["segment_id"]: r for r in rows}
-    assert by_id["s1"]["questions"] == [] and report["persona_plain_question"] == 0  # by default it leaves training
-    report, rows, log = run_stage(example_ws, tmp_path, None, fact_pairs=0, plain_questions=True)
+    assert by_id["s1"]["questions"] == [] and report["persona_plain_question"] == 0  # asked not to: it leaves training
+    report, rows, log = run_stage(example_ws, tmp_path, None, fact_pairs=0)
     by_id = {r["segment_id"]: r for r in rows}
     assert by_id["s1"]["questions"] == [pairs.PLAIN_PERSONA_QUESTIONS["background"]]
     assert report["persona_plain_question"] == 1

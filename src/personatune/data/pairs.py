@@ -59,8 +59,9 @@ class Settings(BaseSettings):
                                         help="labels whose segments with no question read off their sentences get "
                                              "noun-phrase templates (rated far worse); else persona gets its plain "
                                              "question and the rest none")
-    plain_questions: bool = setting(False, help="give a persona segment with no question at all its subtype's plain "
-                                                "question (\"How do you like to work?\"; rated, it seldom fits)")
+    plain_questions: bool = setting(True, help="give a persona segment with no question at all its subtype's plain "
+                                               "question (\"How do you like to work?\"): it seldom fits, rated, "
+                                               "but else the person's facts in it never train")
     contrastive: bool = setting(True, help="add denial pairs from the probes file's does_not_have entries")
     seed: int = setting(0, help="seed for template choice")
     openai_base_url: str = setting("", help="endpoint for backend openai (else $OPENAI_BASE_URL)")
@@ -310,8 +311,8 @@ def run(ctx: StageContext, settings: Settings) -> dict:
                 accepted[i].append(fallback)
                 unfound += 1
             elif segments[i]["label"] == "persona" and settings.plain_questions:
-                # A persona segment the writer found nothing to ask about would never be trained; its subtype's
-                # plain question keeps it, though rated it seldom fits (bench/pair_quality.py), so it is opt-in.
+                # Else it would never train, nor the facts it holds (the example's finger and shop); rated, a
+                # plain question seldom fits (bench/pair_quality.py).
                 accepted[i].append(PLAIN_PERSONA_QUESTIONS.get(segments[i].get("subtype") or "story",
                                                                PLAIN_PERSONA_QUESTIONS["story"]))
                 plain += 1
