@@ -111,7 +111,8 @@ def _words(tokens: list[Token], a: int, b: int, text: str) -> str:
     return text[tokens[a].start:tokens[b - 1].end] if b > a else ""
 
 
-def _yours(phrase: str) -> str:
+def yours(phrase: str) -> str:
+    """The person's words as the reader asks them back: "my" -> "your", "me" -> "you"."""
     return re.sub(r"\b(?:my|our)\b", "your", re.sub(r"\b(?:me|us)\b", "you", phrase, flags=re.I), flags=re.I)
 
 
@@ -284,13 +285,13 @@ def _ask(tokens: list[Token], verb_at: int, asked: str, lemma: str, text: str, p
         return []
     if obj_tokens and obj_tokens[0].text.lower() in POINTERS | {"the"} and not any(_named(t) for t in obj_tokens):
         return []  # "I built it in 2015", "I sanded the edge": what it is lives in another sentence
-    obj = _yours(_words(tokens, j, k, text))
+    obj = yours(_words(tokens, j, k, text))
     if obj_tokens and obj_tokens[0].tag == "VBG" and k < len(tokens) and tokens[k].tag == "IN":
         end = k + 1 + (k + 1 < len(tokens) and tokens[k + 1].tag == "PRP$")
         while end < len(tokens) and tokens[end].tag in NOUNS | {"DT", "JJ", "CD", "HYPH"}:
             end += 1
         if end > k + 1:  # "went looking for work": the gerund keeps its object
-            obj, k = _yours(_words(tokens, j, end, text)), end
+            obj, k = yours(_words(tokens, j, end, text)), end
     head = f"{asked}{given}{particle}"
     nouns = [t for n, t in enumerate(obj_tokens)  # "mechanical engineering": a gerund after a modifier is a noun
              if (t.tag in NOUNS or (t.tag == "VBG" and n > 0)) and not is_number(t)]
@@ -314,7 +315,7 @@ def _ask(tokens: list[Token], verb_at: int, asked: str, lemma: str, text: str, p
         if any(found == kind for _, found in pps):
             if not alone or (kind == "place" and past and not obj and not particle and lemma not in LIFE_VERBS):
                 continue  # "Where did you use?": a verb that needs its object; "Where did you go?": which time?
-            where = f" {_yours(_pp_text(tokens, place, text))}" if kind == "duration" and place is not None else ""
+            where = f" {yours(_pp_text(tokens, place, text))}" if kind == "duration" and place is not None else ""
             opener = {"place": "Where", "time": "When", "duration": "How long"}[kind]
             out.append(Asked(f"{opener} {full}{where}?", kind, also=_rephrased(tokens, pps, kind, f"{full}{where}")))
     if obj_tokens and is_number(obj_tokens[0]) and nouns and nouns[-1].tag == "NNS" and \
@@ -344,7 +345,7 @@ def _context(tokens: list[Token], k: int, text: str) -> str:
             and tokens[e].text.lower() not in CLAUSE_OPENERS:
         e += 1
     phrase = _words(tokens, k, e, text)
-    return f" {_yours(phrase)}" if 1 < len(phrase.split()) <= 5 else ""
+    return f" {yours(phrase)}" if 1 < len(phrase.split()) <= 5 else ""
 
 
 def _thing_question(tokens: list[Token], obj: list[Token], k: int, head: str, text: str) -> str | None:

@@ -1,14 +1,15 @@
 """A statement asked back: the yes/no question that the person's own sentence answers.
 
 "Being Vim literate is a valuable skill, but ..." -> "Is being Vim literate a valuable skill?";
-"I don't use an IDE." -> "Do you use an IDE?"; "You can sand it by hand." is too vague (it points back) and
-gives nothing; "You can use the -v flag to see more output." -> "Can I use the -v flag to see more output?".
+"I don't use an IDE for Rust." -> "Do you use an IDE for Rust?"; "I sand it by hand." points back and gives
+nothing, and neither does a generic "you" ("You can use the -v flag ..." asked back as "Can I ...?").
 
 The question keeps the sentence's own words from its subject to the first clause break, so the answer that
 holds the sentence answers it by construction, whatever the archive's domain. Built on the part-of-speech
 tags of `pos`, without a parser: the subject is a personal pronoun, a noun phrase or a gerund phrase that
 opens the sentence (after a short preamble with no verb); the verb group after it is inverted (an auxiliary
-moves in front) or takes "do" (a main verb). Persons swap as a reader asks: I -> you, you -> I.
+moves in front) or takes "do" (a main verb). Persons swap as a reader asks: I -> you, and a "you" after
+the subject -> I or me.
 A subject or an object that points back into the text ("it", "this", "they") gives no question.
 """
 
@@ -16,9 +17,9 @@ from __future__ import annotations
 
 import re
 
-from personatune.data.fact_questions import STANCE_NOUNS
-from personatune.data.pos import NOUNS, Token
-from personatune.data.question_forms import LIGHT_NOUNS
+from personatune.data.fact_questions import STANCE_NOUNS, yours
+from personatune.data.pos import NOUNS, Token, noun_phrases
+from personatune.data.question_forms import IRREGULAR, LIGHT_NOUNS, verb_lemma
 from personatune.data.retrieval import terms
 
 # Discourse words that tie a sentence to the one before; the question starts after them.
@@ -106,20 +107,15 @@ def statement_question(tokens: list[Token], text: str, known, names=None) -> str
             return None  # "You may have to refactor" asked back is "May you have to refactor?": no one asks so
     elif word in HAVE_FORMS | {"'s"} and _has_perfect(tokens, v + 1):
         aux = {"'ve": "have", "'s": "has", "'d": "had"}.get(word, word)
-        aux = "have" if pronoun in ("i", "we", "you") and aux == "has" else aux
-        aux = "has" if pronoun not in ("i", "we", "you", "they") and aux == "have" and not _plural(tokens, s, v) \
-            else aux
+        aux = "have" if pronoun == "you" and aux == "has" else aux
+        aux = "has" if pronoun != "you" and aux == "have" and not _plural(tokens, s, v) else aux
     elif word in DO_FORMS and tag in ("VBD", "VBP", "VBZ") and _verb_follows(tokens, v + 1):
         aux = "do" if word == "do" and pronoun == "you" else word
     elif tag in ("VBZ", "VBP", "VBD", "VBN") and word not in HAVE_FORMS | {"'d", "'s"} or (word in ("have", "has", "had")):
         tag = "VBD" if tag == "VBN" else tag  # right after its subject, "built" is the past tense
-        from personatune.data.question_forms import verb_lemma
-
         aux = {"VBZ": "does", "VBP": "do", "VBD": "did"}.get(tag, "does" if word == "has" else "did" if word == "had"
                                                            else "do")
-        lemma = verb_lemma(tokens[v].text, tag if word not in ("has", "had") else "VBZ", known)
-        lemma = "have" if word in ("have", "has", "had") else lemma
-        rest_at = v
+        lemma = "have" if word in ("have", "has", "had") else verb_lemma(tokens[v].text, tag, known)
         verb = Token(lemma, tokens[v].start, tokens[v].end, "VB")
         return _assemble(aux, subject, between, [verb] + tokens[v + 1:], text, first_token=verb)
     else:
@@ -151,8 +147,6 @@ def _subject_start(tokens: list[Token]) -> int | None:
 
 def _subject(tokens: list[Token], s: int, text: str, names) -> tuple[str | None, int]:
     """The subject's words, as the reader would say them, and where its verb starts."""
-    from personatune.data.pos import noun_phrases
-
     first = tokens[s]
     low = first.text.lower()
     if low in ("i", "we") and first.tag == "PRP":
@@ -224,9 +218,7 @@ def _assemble(aux: str, subject: str, between: list[Token], rest: list[Token], t
         return None
     if not _stands_alone(subject, kept):
         return None
-    reader = {"you", "your", "yours", "yourself"} if subject == "you" else \
-        {"i", "me", "my", "mine", "myself", "we", "us", "our"} if subject == "I" else set()
-    if any(t.text.lower() in reader for t in kept):
+    if subject == "you" and any(t.text.lower() in ("you", "your", "yours", "yourself") for t in kept):
         return None  # the person talking to the reader ("I'll see you next month") asks nothing of them
     said_subject = [w for w in subject.split() if w.lower() not in ("i", "you", "it")]
     if sum(t.tag in CONTENT and t.text.lower() not in LIGHT for t in kept) + len(said_subject) < 2 or \
@@ -309,9 +301,7 @@ def _spaced(words: list[str], tokens: list[Token]) -> str:
 
 def _be(word: str, subject: str) -> str:
     past = word in ("was", "were")
-    if subject.lower() == "i":
-        return "was" if past else "am"
-    if subject in ("you", "we"):
+    if subject == "you":
         return "were" if past else "are"
     if word in ("'re", "are", "were"):
         return "were" if past else "are"
@@ -333,7 +323,6 @@ def _verb_follows(tokens: list[Token], i: int) -> bool:
 def _plural(tokens: list[Token], s: int, v: int) -> bool:
     heads = [t for t in tokens[s:v] if t.tag in NOUNS]
     return bool(heads) and heads[-1].tag in ("NNS", "NNPS")
-
 
 
 WH = {"what", "why", "how", "where", "when", "which", "who", "is", "are", "do", "does", "did", "can", "should",
@@ -375,13 +364,11 @@ def title_question(title: str) -> str | None:
         return None
     if title.endswith("?") and title.split()[0].lower() in WH:
         return title
-    from personatune.data.question_forms import IRREGULAR
-
     for pattern, form in _TITLE:
         m = pattern.match(title)
         if not m:
             continue
-        mine = [re.sub(r"\b(?:my|our)\b", "your", re.sub(r"\b(?:me|us)\b", "you", g or "")) for g in m.groups()]
+        mine = [yours(g or "") for g in m.groups()]
         if form.startswith("{0} do"):
             verb = mine[1]
             if verb in IRREGULAR:  # "Why I chose Flask" -> "Why did you choose Flask?"

@@ -268,7 +268,7 @@ class TemplateBackend:
         about."""
         scored: list[tuple[float, str]] = []
         budget = STATEMENT_WORDS
-        about_them = 1.3 if segment["label"] == "persona" else 1.0
+        persona = segment["label"] == "persona"
         parts = sentences(segment["text"])
         for number, sentence in enumerate(parts):
             if budget <= 0 and scored:
@@ -284,12 +284,13 @@ class TemplateBackend:
             question = statement_question(self.tag(sentence), sentence, self.known, self.is_name)
             if question is None or any(w.lower() in self.person for w in re.findall(r"\w+", question)):
                 continue
-            if about_them == 1.0 and re.match(r"^\w+ you\b", question):
+            about_them = bool(re.match(r"^\w+ you\b", question))
+            if about_them and not persona:
                 continue  # "Did you tilt the gauge forward?": a lesson narrating its own steps, no one's question
             words = terms(question)
             particular = sum(self.idf(w) for w in words) / max(1, len(words))
-            mine = about_them if re.match(r"^\w+ you\b", question) else 1.0  # about the person, for persona
-            scored.append((mine * particular / (1 + 0.15 * number), question))
+            weight = 1.3 if about_them else 1.0  # about the person, first in a persona segment
+            scored.append((weight * particular / (1 + 0.15 * number), question))
         return [q for _, q in sorted(scored, key=lambda t: -t[0])]
 
     def stances(self, segment: dict, limit: int) -> list[str]:
