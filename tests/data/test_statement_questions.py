@@ -38,6 +38,10 @@ def ask():
     ("There are a few central principles I use to guide my maintainership work.",
      "Are there a few central principles you use to guide your maintainership work?"),
     ("Rust has a steep learning curve.", "Does Rust have a steep learning curve?"),
+    ("I work on free and open-source software full time, and I make a living doing it.",
+     "Do you work on free and open-source software full time?"),  # "free and open-source" is one phrase
+    ("I compiled a kernel without support for loadable modules.",
+     "Did you compile a kernel without support for loadable modules?"),  # the silent e the suffix took
 ])
 def test_a_statement_becomes_the_question_it_answers(ask, sentence, question):
     assert ask(sentence) == question
@@ -127,3 +131,15 @@ def test_a_persona_segment_with_nothing_to_read_off_is_asked_about_the_topic_its
     assert backend.propose({**segment, "title": "Privacy as a hobby"}, 3, 1) == []
     assert backend.propose({**segment, "title": ""}, 3, 0) == []
     assert backend.propose(listing, 3, 0) == []  # a list of contents is no headline to ask about
+
+
+def test_a_persona_statement_no_wh_question_reads_is_a_fact_pair_answered_by_its_sentence():
+    text = ("I write every script on index cards, one card per step, and I shuffle them until the order makes "
+            "sense. I was born in Gdańsk, in Poland, in 1987. The glue sets in ten minutes.")
+    segment = {"segment_id": "s", "label": "persona", "text": text}
+    facts = {q: f.answer for f in TemplateBackend([text]).facts(segment, 6) for q in f.questions}
+    assert facts["Where were you born?"] == "I was born in Gdańsk, in Poland, in 1987."  # the wh-question comes first
+    assert facts["Do you write every script on index cards?"].startswith("I write every script on index cards, one")
+    assert "Do you write every script on index cards?" in facts and len(facts) >= 3
+    assert not any("glue" in q for q in facts)  # not about the person: the segment's questions ask it
+    assert all(f.sentence != 0 for f in TemplateBackend([text]).facts(segment, 1))  # the limit keeps wh-facts first

@@ -30,7 +30,7 @@ from personatune.errors import UserError
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
-VERSION = 5  # 4: fact pairs read by fact_questions, one row per sentence with every question it answers; 5: statements asked back
+VERSION = 6  # 4: fact pairs one row per sentence; 5: statements asked back; 6: also as fact pairs
 _REQUEST = re.compile(r"^(?:tell me|explain|describe|walk me through|give me|share|talk about|help me)\b", re.I)
 _WORDS = re.compile(r"[a-z0-9']+")
 
@@ -53,8 +53,8 @@ class Settings(BaseSettings):
     max_copy: float = setting(0.9, help="maximum share of a question's word 4-grams copied from the answer")
     round_trip_top_k: int = setting(3, help="a question must rank its own answer's segment in this many BM25 hits "
                                             "among all segments (0: no round-trip check)")
-    fact_pairs: int = setting(6, help="fact pairs per persona segment at most: the sentence holding a specific fact, "
-                                      "answering each question it answers (0: none)")
+    fact_pairs: int = setting(6, help="fact pairs per persona segment at most: the sentence holding a specific fact "
+                                      "answers its questions, then statements about themselves, asked back (0: none)")
     slot_questions: list[str] = setting(default_factory=list,
                                         help="labels whose segments with no question read off their sentences get "
                                              "noun-phrase templates (rated far worse); else persona gets its plain "

@@ -59,8 +59,8 @@ def verb_lemma(word: str, tag: str, known) -> str:
             candidates.append(w[:-3] + "y")
         if len(stem) > 2 and stem[-1] == stem[-2] and stem[-1] not in "ls":
             candidates.append(stem[:-1])  # stopped -> stop
-        # a silent e the suffix took: "celebrated", "devoted", "lived", "organized", "changed", "produced"
-        silent_e = re.search(r"(?:[^aeiou]at|[^aeiou]ot|ut|v|iz|yz|ang|c|ur)$", stem) and not re.search(r"[aeiou]{2}t$", stem)
+        # a silent e the suffix took: "celebrated", "devoted", "lived", "organized", "changed", "produced", "compiled"
+        silent_e = re.search(r"(?:[^aeiou]at|[^aeiou]ot|ut|v|iz|yz|ang|c|ur|[^aeiou]il)$", stem) and not re.search(r"[aeiou]{2}t$", stem)
         candidates += [stem + "e", stem] if silent_e else [stem, stem + "e"]
     elif tag == "VBZ" and w.endswith("s"):
         candidates += [w[:-3] + "y"] if w.endswith("ies") else []

@@ -198,8 +198,8 @@ def _assemble(aux: str, subject: str, between: list[Token], rest: list[Token], t
     for k, t in enumerate(rest):
         low = t.text.lower()
         glued = k + 1 < len(rest) and rest[k + 1].start == t.end and t.text in (".", "-", "/")  # "sr.ht"
-        joins_nouns = low in ("and", "or") and kept and kept[-1].tag in NOUNS and k + 1 < len(rest) and \
-            rest[k + 1].tag in NOUNS | {"JJ", "CD"}  # "for C and Go" is one object
+        joins_nouns = low in ("and", "or") and kept and kept[-1].tag in NOUNS | {"JJ"} and k + 1 < len(rest) and \
+            rest[k + 1].tag in NOUNS | {"JJ", "CD"}  # "for C and Go", "free and open-source software": one object
         if (t.tag in CLAUSE_ENDS or t.text in CLAUSE_ENDS) and not glued or low in CUT_WORDS and k > 0 and \
                 not joins_nouns or \
                 (t.text == "," and len(kept) >= 1) or t.text in ("--", "—", "–", "&") or t.text == "-" and not glued:

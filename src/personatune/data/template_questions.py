@@ -346,7 +346,29 @@ class TemplateBackend:
                 answer = f"{answer} {parts[number + 1]}"
             found.append(Fact(questions, answer, number))
             if len(found) == limit:
+                return found
+        return found + self._statement_facts(parts, {f.sentence for f in found}, asked, limit - len(found))
+
+    def _statement_facts(self, parts: list[str], used: set[int], asked: set[str], limit: int) -> list[Fact]:
+        """The person's statements about themselves that no wh-question reads, asked back as yes/no questions
+        and answered by the sentence ("I write every script on index cards, one card per step." answers "Do you
+        write every script on index cards?"): a specific way in to each fact the segment states."""
+        found: list[Fact] = []
+        for number, sentence in enumerate(parts[:40]):
+            if len(found) >= limit:
                 break
+            if number in used or not _FIRST_PERSON.search(sentence) or len(sentence.split()) > 45 \
+                    or not _WHOLE.match(sentence) or sentence.endswith("?"):
+                continue
+            question = statement_question(self.tag(sentence), sentence, self.known, self.is_name)
+            if question is None or question in asked or not re.match(r"^\w+ (?:you|your)\b", question) \
+                    or any(w.lower() in self.person for w in re.findall(r"\w+", question)):
+                continue
+            asked.add(question)
+            answer = _opening(sentence)
+            if len(sentence.split()) < 8 and number + 1 < len(parts):
+                answer = f"{answer} {parts[number + 1]}"
+            found.append(Fact([question], answer, number))
         return found
 
 
