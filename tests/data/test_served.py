@@ -26,6 +26,19 @@ def test_build_marks_a_seeded_share_of_rows_served_and_the_card_says_so():
     assert "## Trained as served: 30% of rows" in dataset_card("X", report)
 
 
+def test_fact_pairs_have_their_own_served_share():
+    rows = make_rows(n_persona=20)
+    rows += [{**r, "segment_id": f"{r['segment_id']}~fact0", "key": f"{r['key']}~fact0", "kind": "fact",
+              "parent": r["segment_id"], "text": "I was born in Gdańsk, in Poland, in 1987.", "tokens": 12,
+              "questions": ["Where were you born?"]} for r in rows if r["label"] == "persona"]
+    splits, report = build(rows, Settings(ratio="10", fact_boost=2, served_share=0.1, served_fact_share=0.6))
+    facts = [r for r in splits["deploy"] if r.get("parent")]
+    others = [r for r in splits["deploy"] if not r.get("parent")]
+    assert 0.45 < sum(bool(r.get("served")) for r in facts) / len(facts) < 0.75
+    assert 0.03 < sum(bool(r.get("served")) for r in others) / len(others) < 0.2
+    assert "## Trained as served: 10% of rows, 60% of fact pairs" in dataset_card("X", report)
+
+
 def test_served_share_zero_trains_the_plain_system_prompt_only():
     splits, report = build(make_rows(), Settings(served_share=0))
     assert not any(r.get("served") for rows in splits.values() for r in rows)

@@ -135,11 +135,13 @@ def test_a_persona_segment_with_nothing_to_read_off_is_asked_about_the_topic_its
 
 def test_a_persona_statement_no_wh_question_reads_is_a_fact_pair_answered_by_its_sentence():
     text = ("I write every script on index cards, one card per step, and I shuffle them until the order makes "
-            "sense. I was born in Gdańsk, in Poland, in 1987. The glue sets in ten minutes.")
+            "sense. I was born in Gdańsk, in Poland, in 1987. The glue sets in ten minutes. I compiled a kernel "
+            "without support for loadable modules.")
     segment = {"segment_id": "s", "label": "persona", "text": text}
     facts = {q: f.answer for f in TemplateBackend([text]).facts(segment, 6) for q in f.questions}
     assert facts["Where were you born?"] == "I was born in Gdańsk, in Poland, in 1987."  # the wh-question comes first
     assert facts["Do you write every script on index cards?"].startswith("I write every script on index cards, one")
     assert "Do you write every script on index cards?" in facts and len(facts) >= 3
     assert not any("glue" in q for q in facts)  # not about the person: the segment's questions ask it
+    assert not any("kernel" in q for q in facts)  # a past event asked back: only the answer knows which
     assert all(f.sentence != 0 for f in TemplateBackend([text]).facts(segment, 1))  # the limit keeps wh-facts first

@@ -171,6 +171,17 @@ def test_persona_terms_are_specific_to_persona_segments():
     assert not {"the", "and", "from"} & set(terms)
 
 
+def test_everyday_words_are_no_persona_terms_however_often_the_person_says_them():
+    persona = ["My first tool was a plane from my grandfather, the first year I had the shop.",
+               "The first video took a year. My grandfather would have laughed.",
+               "First snow, first year in Duluth, and my grandfather's plane came with me."]
+    other = ["Set the fence to two inches and cut the board.", "Glue the joint and clamp it for an hour."]
+    terms = persona_terms(persona, other)
+    assert "grandfather" in terms  # said three times, never in the lessons
+    assert "first" not in terms and "year" not in terms
+    assert not bleeds("First, wash the shirt in cold water.", terms, "How do I get a wine stain out?")["bleed"]
+
+
 def test_neutral_answer_that_brings_up_persona_bleeds():
     terms = persona_terms(PERSONA, INSTRUCTIONAL)
     prompt = "What is the capital of France?"

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     served_share: float = setting(0.2, help="share of train and deploy rows trained as served: their system message "
                                             "is the one chat, serve and eval send (persona card + retrieved passages), "
                                             "so the model learns to use passages (0: the plain system prompt only)")
+    served_fact_share: float = setting(0.2, help="the same share for fact pairs: with their own passage there, the "
+                                                 "model learns to answer with the sentence that holds the fact")
     served_gold_share: float = setting(0.8, help="of the served rows, the share whose passages include the answer's own "
                                                  "segment; the rest get other passages only, so the model learns to "
                                                  "answer from what it learned when retrieval misses")
@@ -70,7 +72,7 @@ class Settings(BaseSettings):
             out.append("auto_target must be in (0, 10]")
         if self.budget_tokens < 0:
             out.append("budget_tokens must be >= 0 (0: no budget)")
-        out += [f"{name} must be between 0 and 1" for name in ("served_share", "served_gold_share")
+        out += [f"{name} must be between 0 and 1" for name in ("served_share", "served_fact_share", "served_gold_share")
                 if not 0 <= getattr(self, name) <= 1]
         return out
 
@@ -223,8 +225,10 @@ def build(rows: list[dict], settings: Settings) -> tuple[dict[str, list[dict]], 
                                         for copy in oversampled(row, DEPLOY, ratio, rng, settings.fact_boost)]
     rng.shuffle(out["train"])
     rng.shuffle(out[DEPLOY])
-    served = {"share": settings.served_share, "gold_share": settings.served_gold_share,
-              "deploy": mark_served(out[DEPLOY], settings.seed, settings.served_share, settings.served_gold_share),
+    served = {"share": settings.served_share, "fact_share": settings.served_fact_share,
+              "gold_share": settings.served_gold_share,
+              "deploy": mark_served(out[DEPLOY], settings.seed, settings.served_share, settings.served_gold_share,
+                                    settings.served_fact_share),
               "train": dict(Counter(f"{r['label']}/{r['served']}" for r in out["train"] if r.get("served")))}
     for split in ("validation", "heldout"):
         for row in by_split[split]:

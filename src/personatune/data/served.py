@@ -24,12 +24,13 @@ def _unit(seed: int, salt: str, key: str) -> float:
     return int(artifacts.sha256_text(f"{seed}:{salt}:{key}")[:12], 16) / 16 ** 12
 
 
-def mark_served(examples: list[dict], seed: int, share: float, gold_share: float) -> dict:
-    """Choose the rows trained as served (`served`: "gold" or "distractors"); the dataset stage renders
-    their system message. A row keeps its choice in every split it is in (train rows are also deploy rows)."""
+def mark_served(examples: list[dict], seed: int, share: float, gold_share: float, fact_share: float | None = None) -> dict:
+    """Choose the rows trained as served (`served`: "gold" or "distractors"), `fact_share` of the fact pairs and
+    `share` of the rest; the dataset stage renders their system message. A row keeps its choice in every split
+    it is in (train rows are also deploy rows)."""
     counts = Counter()
     for ex in examples:
-        if _unit(seed, "served", ex["id"]) < share:
+        if _unit(seed, "served", ex["id"]) < (share if fact_share is None or not ex.get("parent") else fact_share):
             ex["served"] = "gold" if _unit(seed, "gold", ex["id"]) < gold_share else "distractors"
             counts[f"{ex['label']}/{ex['served']}"] += 1
     return dict(sorted(counts.items()))
@@ -41,7 +42,9 @@ def served_section(served: dict | None) -> list[str]:
 
     def total(split: str, kind: str = "") -> int:
         return sum(n for key, n in served[split].items() if key.endswith(kind))
-    lines = ["", f"## Trained as served: {served['share']:.0%} of rows", "",
+    fact_share = served.get("fact_share", served["share"])
+    lines = ["", f"## Trained as served: {served['share']:.0%} of rows"
+             + (f", {fact_share:.0%} of fact pairs" if fact_share != served["share"] else ""), "",
              "These rows carry the system message chat, serve and eval send (the persona card and the passages "
              "retrieval finds for the question, rendered by the same function), so the model learns to use "
              f"passages. In {served['gold_share']:.0%} of them the answer's own segment is among the passages; in "

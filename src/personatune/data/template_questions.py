@@ -350,9 +350,11 @@ class TemplateBackend:
         return found + self._statement_facts(parts, {f.sentence for f in found}, asked, limit - len(found))
 
     def _statement_facts(self, parts: list[str], used: set[int], asked: set[str], limit: int) -> list[Fact]:
-        """The person's statements about themselves that no wh-question reads, asked back as yes/no questions
-        and answered by the sentence ("I write every script on index cards, one card per step." answers "Do you
-        write every script on index cards?"): a specific way in to each fact the segment states."""
+        """The person's present-tense statements about themselves that no wh-question reads, asked back as
+        yes/no questions and answered by the sentence ("I write every script on index cards, one card per step."
+        answers "Do you write every script on index cards?"): a way in to each habit, tool or view the segment
+        states. A past event asked back ("Did you create an account?") was rated natural 1 time in 8: only the
+        answer knows which event, so none is asked (`bench/data/facts/ratings/*-statements.jsonl`)."""
         found: list[Fact] = []
         for number, sentence in enumerate(parts[:40]):
             if len(found) >= limit:
@@ -361,7 +363,7 @@ class TemplateBackend:
                     or not _WHOLE.match(sentence) or sentence.endswith("?"):
                 continue
             question = statement_question(self.tag(sentence), sentence, self.known, self.is_name)
-            if question is None or question in asked or not re.match(r"^\w+ (?:you|your)\b", question) \
+            if question is None or question in asked or not re.match(r"^(?:Do|Does|Are|Is) (?:you|your)\b", question) \
                     or any(w.lower() in self.person for w in re.findall(r"\w+", question)):
                 continue
             asked.add(question)

@@ -21,17 +21,31 @@ def _term_counts(texts: Iterable[str]) -> Counter:
     return counts
 
 
+EVERYDAY_ZIPF = 5.0  # "first", "year", "free", "question", "video": everyone's words, at least once in 10,000
+
+
+def everyday(term: str) -> bool:
+    """A word of everyday English (Zipf frequency >= `EVERYDAY_ZIPF` in `wordfreq`'s English, the word or its
+    plural): "First, check your internet speed." says nothing about anyone."""
+    from wordfreq import zipf_frequency
+
+    return max(zipf_frequency(term, "en"), zipf_frequency(term + "s", "en")) >= EVERYDAY_ZIPF
+
+
 def persona_terms(persona_texts: Iterable[str], other_texts: Iterable[str], top: int = 50,
                   min_count: int = 3, z_min: float = 1.96, prior: float = 0.1) -> list[str]:
     """Terms specific to the persona segments, most specific first.
 
-    Terms are normalised tokens of at least 3 characters, not stopwords, not numbers, with a
-    plural -s removed. Score: the weighted log-odds ratio with an informative Dirichlet prior
-    (Monroe, Colaresi & Quinn 2008), persona vs other segments, with the prior for a term set to
-    `prior` times its pooled count; z = delta / sqrt(1/(y_p + a) + 1/(y_o + a)). Kept: terms
-    seen at least `min_count` times in persona text with z >= `z_min`; the `top` highest z.
+    Terms are normalised tokens of at least 3 characters, not stopwords, not numbers, not
+    `everyday` English words, with a plural -s removed. Score: the weighted log-odds ratio with an
+    informative Dirichlet prior (Monroe, Colaresi & Quinn 2008), persona vs other segments, with the
+    prior for a term set to `prior` times its pooled count; z = delta / sqrt(1/(y_p + a) + 1/(y_o + a)).
+    Kept: terms seen at least `min_count` times in persona text with z >= `z_min`; the `top` highest z.
+    Without the everyday filter, a woodworker's "first" (her first tool, her first video) made 9 of 10
+    tuned answers to neutral prompts count as bleed ("First, wash the shirt in cold water").
     """
     persona, other = _term_counts(persona_texts), _term_counts(other_texts)
+    persona = Counter({t: n for t, n in persona.items() if n >= min_count and not everyday(t)})
     n_p, n_o = sum(persona.values()), sum(other.values())
     a0 = prior * (n_p + n_o)
     scored = []
