@@ -15,7 +15,7 @@ from personatune.errors import UserError
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
-VERSION = 3  # 2: the deploy split; provenance names a fact pair's segment; 3: rows trained as served
+VERSION = 4  # 2: the deploy split; provenance names a fact pair's segment; 3: rows trained as served; 4: persona vote
 FORMATS = ("messages", "alpaca", "sharegpt")
 SPLITS = ("train", "validation", "heldout", "deploy")  # deploy: train + the held-out persona rows
 

@@ -23,6 +23,7 @@ from personatune.workspace import Workspace
 
 VERSION = 2  # 2: other speakers' turns left out
 _WORD = re.compile(r"[a-z0-9']+")
+_ADDRESSED = re.compile(r"\b(?:you|your|yours|yourself)\b", re.I)  # a question to the person, about them
 
 
 @dataclass
@@ -33,6 +34,9 @@ class Settings(BaseSettings):
     rrf_k: int = setting(60, help="reciprocal rank fusion constant: score = sum of 1 / (rrf_k + rank)")
     candidates: int = setting(50, help="hits taken from each retriever before fusion")
     embedder: str = setting("all-minilm-l6-v2", help="embedding model for dense retrieval")
+    persona_vote: float = setting(0.5, help="weight of a third vote in the fusion for a question addressed to the "
+                                            "person (\"you\", \"your\"): the persona segments alone, ranked by "
+                                            "meaning (0: off)")
 
     def problems(self) -> list[str]:
         return [f"{name} must be >= 1" for name in ("top_k", "rrf_k", "candidates") if getattr(self, name) < 1]
@@ -56,6 +60,7 @@ class Index:
         self.lexical = BM25([seg["text"] for seg in segments], k1=settings.k1, b=settings.b)
         self._embedder = None
         self._position = {seg["segment_id"]: i for i, seg in enumerate(segments)}
+        self._persona = np.array([i for i, seg in enumerate(segments) if seg.get("label") == "persona"], dtype=np.int64)
 
     def by_id(self, segment_id: str) -> dict | None:
         """A segment as a hit (with where it came from), or None when it is not in the index."""
@@ -79,11 +84,16 @@ class Index:
             order = np.argsort(-scores, kind="stable")[:self.settings.candidates]
             ranked.append(order[scores[order] > 0])  # no shared term, no BM25 vote
         if mode in ("fused", "dense"):
-            ranked.append(np.argsort(-self.dense(query), kind="stable")[:self.settings.candidates])
+            dense = self.dense(query)
+            ranked.append(np.argsort(-dense, kind="stable")[:self.settings.candidates])
+            if mode == "fused" and self.settings.persona_vote and _ADDRESSED.search(query) and len(self._persona):
+                order = self._persona[np.argsort(-dense[self._persona], kind="stable")][:self.settings.candidates]
+                ranked.append(order)
         fused: dict[int, float] = defaultdict(float)
-        for order in ranked:
+        for n, order in enumerate(ranked):
+            weight = self.settings.persona_vote if n == 2 else 1.0
             for rank, index in enumerate(order):
-                fused[int(index)] += 1.0 / (self.settings.rrf_k + rank + 1)
+                fused[int(index)] += weight / (self.settings.rrf_k + rank + 1)
         best = sorted(fused, key=lambda i: (-fused[i], i))[:k]
         return [{**self.segments[i], "score": round(fused[i], 5), "where": where(self.segments[i])} for i in best]
 
