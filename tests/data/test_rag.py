@@ -30,13 +30,13 @@ def test_a_question_to_the_person_gives_their_own_segments_a_vote():
     segments = [{**s, "label": "instructional"} for s in SEGMENTS[1:]] + [{**SEGMENTS[0], "label": "persona"}]
     # meaning puts the lesson first and the story last; BM25 finds nothing ("fingertip" is in no passage)
     vectors = np.array([[0.9, 0.1], [0.8, 0.2], [0.5, 0.5]], dtype=np.float32)
-    index = Index(segments, vectors, Settings(top_k=2))
+    index = Index(segments, vectors, Settings(top_k=2, persona_vote=0.5))
     index._embedder = type("E", (), {"encode": staticmethod(lambda texts: np.array([[1.0, 0.0]]))})()
     # the vote ranks the persona segment first among its own kind; weighted 0.5 that lifts it from third to first
     assert [h["segment_id"] for h in index.search("How did you lose your fingertip?")] == ["a", "b"]
     index.settings = Settings(top_k=2, persona_vote=0.0)
     assert [h["segment_id"] for h in index.search("How did you lose your fingertip?")] == ["b", "c"]
-    index.settings = Settings(top_k=2)
+    index.settings = Settings(top_k=2, persona_vote=0.5)
     assert [h["segment_id"] for h in index.search("How does a fingertip heal?")] == ["b", "c"]  # not to the person
 
 
