@@ -48,8 +48,8 @@ class Settings(BaseSettings):
     served_share: float = setting(0.2, help="share of train and deploy rows trained as served: their system message "
                                             "is the one chat, serve and eval send (persona card + retrieved passages), "
                                             "so the model learns to use passages (0: the plain system prompt only)")
-    served_fact_share: float = setting(0.2, help="the same share for fact pairs: with their own passage there, the "
-                                                 "model learns to answer with the sentence that holds the fact")
+    served_fact_share: float = setting(0.2, help="the same share for fact pairs (0.5 measured worse: a fact served "
+                                                 "with its passage is copied, not learned)")
     served_gold_share: float = setting(0.8, help="of the served rows, the share whose passages include the answer's own "
                                                  "segment; the rest get other passages only, so the model learns to "
                                                  "answer from what it learned when retrieval misses")
