@@ -175,7 +175,10 @@ def test_everyday_words_are_no_persona_terms_however_often_the_person_says_them(
     persona = ["My first tool was a plane from my grandfather, the first year I had the shop.",
                "The first video took a year. My grandfather would have laughed.",
                "First snow, first year in Duluth, and my grandfather's plane came with me."]
-    other = ["Set the fence to two inches and cut the board.", "Glue the joint and clamp it for an hour."]
+    other = ["Set the fence to two inches and cut the board.", "Glue the joint and clamp it for an hour.",
+             "Sand with 120 grit, then 180, then 220, and wipe the dust off between grits.",
+             "Mark the tenon shoulders with a knife, saw to the line, and pare the cheeks with a chisel.",
+             "Apply a thin coat of oil, let it soak for ten minutes, and wipe off whatever is left."] * 4
     terms = persona_terms(persona, other)
     assert "grandfather" in terms  # said three times, never in the lessons
     assert "first" not in terms and "year" not in terms

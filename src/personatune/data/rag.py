@@ -78,20 +78,19 @@ class Index:
 
     def search(self, query: str, k: int | None = None, mode: str = "fused") -> list[dict]:
         k = k or self.settings.top_k
-        ranked: list[np.ndarray] = []
+        ranked: list[tuple[float, np.ndarray]] = []  # (weight of the vote, ranking)
         if mode in ("fused", "bm25"):
             scores = self.bm25(query)
             order = np.argsort(-scores, kind="stable")[:self.settings.candidates]
-            ranked.append(order[scores[order] > 0])  # no shared term, no BM25 vote
+            ranked.append((1.0, order[scores[order] > 0]))  # no shared term, no BM25 vote
         if mode in ("fused", "dense"):
             dense = self.dense(query)
-            ranked.append(np.argsort(-dense, kind="stable")[:self.settings.candidates])
+            ranked.append((1.0, np.argsort(-dense, kind="stable")[:self.settings.candidates]))
             if mode == "fused" and self.settings.persona_vote and _ADDRESSED.search(query) and len(self._persona):
                 order = self._persona[np.argsort(-dense[self._persona], kind="stable")][:self.settings.candidates]
-                ranked.append(order)
+                ranked.append((self.settings.persona_vote, order))
         fused: dict[int, float] = defaultdict(float)
-        for n, order in enumerate(ranked):
-            weight = self.settings.persona_vote if n == 2 else 1.0
+        for weight, order in ranked:
             for rank, index in enumerate(order):
                 fused[int(index)] += weight / (self.settings.rrf_k + rank + 1)
         best = sorted(fused, key=lambda i: (-fused[i], i))[:k]

@@ -45,12 +45,11 @@ def persona_terms(persona_texts: Iterable[str], other_texts: Iterable[str], top:
     tuned answers to neutral prompts count as bleed ("First, wash the shirt in cold water").
     """
     persona, other = _term_counts(persona_texts), _term_counts(other_texts)
-    persona = Counter({t: n for t, n in persona.items() if n >= min_count and not everyday(t)})
-    n_p, n_o = sum(persona.values()), sum(other.values())
+    n_p, n_o = sum(persona.values()), sum(other.values())  # every term counts toward the totals
     a0 = prior * (n_p + n_o)
     scored = []
     for term, y_p in persona.items():
-        if y_p < min_count:
+        if y_p < min_count or everyday(term):
             continue
         y_o = other.get(term, 0)
         a = prior * (y_p + y_o)
