@@ -63,12 +63,7 @@ def main() -> int:
     result = json.loads((folder / "eval.json").read_text())
     build = artifacts.read_json(ws.stage_dir("build") / "report.json")
     run = artifacts.read_json(ws.root / "runs" / result["run_id"] / "run.json")
-    from personatune.train.runs import dataset_files
-
-    stale = dataset_files(ws, bool(run["settings"].get("persona_held_out")))[2] != run.get("dataset_hash")
-    if stale:  # --skip-train after a writer change: the pipeline rebuilt the rows this run never saw
-        print("warning: the built dataset changed since this run trained; length drift, copying and the probes "
-              "asked in training are measured against the new rows, identity, bleed and accuracy are not affected")
+    stale = bool(result.get("dataset_changed_since_training"))  # evaluate() warned
     table = {v: {k: result["metrics"][v].get(k) for k in METRICS if result["metrics"][v].get(k) is not None}
              for v in result["variants"]}
     record = {"workspace": str(ws.root), "person": ws.name, "run_id": result["run_id"], "eval_id": result["eval_id"],

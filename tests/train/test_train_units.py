@@ -175,6 +175,17 @@ def test_resuming_a_finished_run_says_there_is_nothing_to_resume(example_built):
         shutil.rmtree(folder)
 
 
+def test_a_run_knows_when_the_built_dataset_changed_since_it_trained(example_built):
+    from personatune import artifacts
+    from personatune.train.runs import dataset_changed
+
+    ws, _ = example_built
+    built = artifacts.read_json(ws.stage_dir("dataset") / "record.json")["output_hash"]
+    assert not dataset_changed(ws, {"dataset_hash": built, "settings": {}})
+    assert dataset_changed(ws, {"dataset_hash": "0" * 16, "settings": {"persona_held_out": True}})
+    assert not dataset_changed(ws, {})  # a run that recorded no dataset cannot be compared
+
+
 def test_validation_is_a_seeded_sample_that_keeps_label_shares():
     from personatune.train.batches import validation_sample
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from personatune.data.fact_questions import yours
 from personatune.data.pos import NOUNS, Phrase, Token
 from personatune.data.question_forms import LIGHT_NOUNS, slot
 
@@ -24,7 +25,6 @@ NOT_DEFINED = {"problem", "idea", "reason", "goal", "answer", "result", "truth",
                "trick", "secret", "rule", "plan", "hope", "risk", "catch", "downside", "upside", "benefit",
                "advantage", "solution", "step", "option", "choice"}
 _YOURS = re.compile(r"\b(?:my|our)\b", re.I)
-_ME = re.compile(r"\b(?:me|us)\b", re.I)
 
 
 def _clause(tokens: list[Token], start: int, text: str) -> str | None:
@@ -38,7 +38,7 @@ def _clause(tokens: list[Token], start: int, text: str) -> str | None:
     if any(t.tag in ("VBD", "VBZ", "MD") for t in tokens[start + 1:end]):
         return None
     phrase = text[tokens[start].start:tokens[end - 1].end]
-    return _ME.sub("you", _YOURS.sub("your", phrase))
+    return yours(phrase)
 
 
 def how_question(tokens: list[Token], text: str) -> str | None:

@@ -214,7 +214,7 @@ def evaluate(ws: Workspace, run_id: str | None = None, settings: Settings | None
     from personatune.eval.score import metric_lines, score_all
     from personatune.persona.prompting import Persona
     from personatune.runtime.generation import Settings as GenSettings
-    from personatune.train.runs import find_run
+    from personatune.train.runs import dataset_changed, find_run
 
     settings = settings or Settings()
     started = time.perf_counter()
@@ -227,6 +227,10 @@ def evaluate(ws: Workspace, run_id: str | None = None, settings: Settings | None
     items = build_items(ws, settings, train, heldout)
     run_record = artifacts.read_json(run_dir / "run.json") if (run_dir / "run.json").exists() else {}
     trained_questions = training_questions(run_record)
+    stale = dataset_changed(ws, run_record)
+    if stale:
+        log(f"warning: the built dataset changed since run {run_dir.name} trained; length drift, copying and the "
+            "probes asked in training are measured against the new rows (retrain to compare like with like)")
     rephrased = ask_untrained(items, trained_questions, log)
     from personatune.eval.judge import make_judge
 
@@ -277,6 +281,7 @@ def evaluate(ws: Workspace, run_id: str | None = None, settings: Settings | None
                        trained_segments=set(trained) if trained is not None else None,
                        trained_questions=trained_questions)
     result["probes_rephrased"] = rephrased
+    result["dataset_changed_since_training"] = stale
     if judge is not None:
         from personatune.eval.judge import judge_answers, record
 

@@ -122,6 +122,14 @@ def dataset_files(ws: Workspace, persona_held_out: bool = False) -> tuple[Path, 
     return train, val, record["output_hash"]
 
 
+def dataset_changed(ws: Workspace, run_record: dict) -> bool:
+    """Whether the built dataset is no longer the one `run_record`'s run trained on (a writer or setting changed)."""
+    if not run_record.get("dataset_hash"):
+        return False
+    held_out = bool(run_record.get("settings", {}).get("persona_held_out"))
+    return dataset_files(ws, held_out)[2] != run_record["dataset_hash"]
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
