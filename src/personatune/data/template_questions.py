@@ -331,20 +331,13 @@ class TemplateBackend:
         found: list[Fact] = []
         asked: set[str] = set()
         parts = sentences(segment["text"])
-        for number, sentence in enumerate(parts[:40]):
-            if not _FIRST_PERSON.search(sentence) or len(sentence.split()) > 45 or not _WHOLE.match(sentence):
-                continue  # a segment cut mid-sentence gives a fragment, no answer
+        for number, sentence in _stated(parts):
             facts = [a for a in fact_questions(self.tag(sentence), sentence, self.known) if a.question not in asked]
             if not facts:
                 continue
             questions = list(dict.fromkeys(q for a in facts for q in (a.question, *a.also) if q not in asked))
             asked.update(questions)
-            answer = _opening(sentence)
-            if any(a.points_back for a in facts) and number > 0:
-                answer = f"{_opening(parts[number - 1])} {sentence}"
-            elif len(sentence.split()) < 8 and number + 1 < len(parts):
-                answer = f"{answer} {parts[number + 1]}"
-            found.append(Fact(questions, answer, number))
+            found.append(Fact(questions, _answer(parts, number, any(a.points_back for a in facts)), number))
             if len(found) == limit:
                 return found
         return found + self._statement_facts(parts, {f.sentence for f in found}, asked, limit - len(found))
@@ -356,22 +349,36 @@ class TemplateBackend:
         states. A past event asked back ("Did you create an account?") was rated natural 1 time in 8: only the
         answer knows which event, so none is asked (`bench/data/facts/ratings/*-statements.jsonl`)."""
         found: list[Fact] = []
-        for number, sentence in enumerate(parts[:40]):
+        for number, sentence in _stated(parts):
             if len(found) >= limit:
                 break
-            if number in used or not _FIRST_PERSON.search(sentence) or len(sentence.split()) > 45 \
-                    or not _WHOLE.match(sentence) or sentence.endswith("?"):
+            if number in used or sentence.endswith("?"):
                 continue
             question = statement_question(self.tag(sentence), sentence, self.known, self.is_name)
             if question is None or question in asked or not re.match(r"^(?:Do|Does|Are|Is) (?:you|your)\b", question) \
                     or any(w.lower() in self.person for w in re.findall(r"\w+", question)):
                 continue
             asked.add(question)
-            answer = _opening(sentence)
-            if len(sentence.split()) < 8 and number + 1 < len(parts):
-                answer = f"{answer} {parts[number + 1]}"
-            found.append(Fact([question], answer, number))
+            found.append(Fact([question], _answer(parts, number, False), number))
         return found
+
+
+def _stated(parts: list[str]):
+    """(number, sentence) of the whole first-person sentences of a segment that can answer on their own; a
+    segment cut mid-sentence gives a fragment, no answer."""
+    for number, sentence in enumerate(parts[:40]):
+        if _FIRST_PERSON.search(sentence) and len(sentence.split()) <= 45 and _WHOLE.match(sentence):
+            yield number, sentence
+
+
+def _answer(parts: list[str], number: int, points_back: bool) -> str:
+    """A fact's answer: its sentence, with the one before when the fact points back to it ("That was in 2008."),
+    or the one after when the sentence alone is too short to stand."""
+    if points_back and number > 0:
+        return f"{_opening(parts[number - 1])} {parts[number]}"
+    if len(parts[number].split()) < 8 and number + 1 < len(parts):
+        return f"{_opening(parts[number])} {parts[number + 1]}"
+    return _opening(parts[number])
 
 
 def _opening(sentence: str) -> str:
