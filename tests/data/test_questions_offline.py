@@ -164,7 +164,8 @@ SEGMENTS = [
 
 
 def test_template_backend_asks_about_the_answers_own_phrases_and_facts():
-    backend = TemplateBackend([], person="Marta Kowalczyk", index=BM25([s["text"] for s in SEGMENTS]))
+    backend = TemplateBackend([], person="Marta Kowalczyk", index=BM25([s["text"] for s in SEGMENTS]),
+                              slot_labels=("instructional",))  # `pairs.slot_questions`: the noun-phrase templates
     bio = backend.propose(SEGMENTS[0], 3, attempt=0)
     # read off sentences, facts first, then statements asked back: no template questions
     assert bio[:2] == ["Where were you born?", "Where did you grow up?"] and bio[2].startswith(("Were you", "Did your"))

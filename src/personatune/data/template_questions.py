@@ -77,7 +77,7 @@ class TemplateBackend:
     name = "template"
 
     def __init__(self, texts: Sequence[str], seed: int = 0, person: str = "", index: BM25 | None = None,
-                 slot_labels: Sequence[str] = ("persona", "instructional", "other")):
+                 slot_labels: Sequence[str] = ()):
         self.index = index or BM25(texts)
         self.texts = texts
         self.seed = seed
