@@ -63,7 +63,6 @@ def main() -> int:
     result = json.loads((folder / "eval.json").read_text())
     build = artifacts.read_json(ws.stage_dir("build") / "report.json")
     run = artifacts.read_json(ws.root / "runs" / result["run_id"] / "run.json")
-    stale = bool(result.get("dataset_changed_since_training"))  # evaluate() warned
     table = {v: {k: result["metrics"][v].get(k) for k in METRICS if result["metrics"][v].get(k) is not None}
              for v in result["variants"]}
     record = {"workspace": str(ws.root), "person": ws.name, "run_id": result["run_id"], "eval_id": result["eval_id"],
@@ -72,7 +71,7 @@ def main() -> int:
               "metrics": table, "intervals": {v: {k: result["intervals"][v].get(k) for k in table[v]}
                                               for v in table},
               "probes_asked_in_training": result.get("probes_asked_in_training"),
-              "flags": [f["flag"] for f in result["flags"] if f["fired"]], "dataset_changed_since_training": stale}
+              "flags": [f["flag"] for f in result["flags"] if f["fired"]], "dataset_changed_since_training": bool(result.get("dataset_changed_since_training"))}
     print(f"\n{ws.name}: ratio {build['ratio']}x, served rows {run.get('served_rows')}, minutes {minutes}")
     print(f"{'variant':10} " + " ".join(f"{k[:22]:>22}" for k in METRICS))
     for variant, row in table.items():
