@@ -67,7 +67,8 @@ def main() -> int:
              for v in result["variants"]}
     record = {"workspace": str(ws.root), "person": ws.name, "run_id": result["run_id"], "eval_id": result["eval_id"],
               "quick": args.quick, "ratio": build["ratio"], "served": build.get("served"),
-              "served_rows": run.get("served_rows"), "train_settings": run["settings"], "minutes": minutes,
+              "served_rows": run.get("served_rows"), "base_model": run.get("base_model"),
+              "train_settings": run["settings"], "minutes": minutes,
               "metrics": table, "intervals": {v: {k: result["intervals"][v].get(k) for k in table[v]}
                                               for v in table},
               "probes_asked_in_training": result.get("probes_asked_in_training"),

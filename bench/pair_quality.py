@@ -124,7 +124,7 @@ def summarize(archive_tag: str, folder: str = "ratings") -> dict | None:
 # The versions rated, oldest first: the TF-IDF template writer, the tagger's slot writer, then statements asked back
 # (round 1), naturalness filters (2), every question standing alone (3), the title fallback (4), no plain questions
 # (5), rhetorical questions and "may you" left out (6), a title asked about only as the topic it names (7, the default).
-TAGS = ("before", "after", "statements", "natural", "standalone", "titles", "noplain", "quoted", "final")
+TAGS = ("before", "after", "statements", "natural", "standalone", "titles", "noplain", "quoted", "final", "context")
 
 
 def _order(stem: str) -> int:

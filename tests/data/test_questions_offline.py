@@ -70,8 +70,9 @@ def test_templates_agree_with_the_slot(tagger):
 
 @pytest.mark.parametrize("word, tag, lemma", [
     ("grew", "VBD", "grow"), ("studied", "VBD", "study"), ("moved", "VBD", "move"), ("stopped", "VBD", "stop"),
-    ("started", "VBD", "start"), ("built", "VBD", "build"), ("teaches", "VBZ", "teach")])
-def test_verb_lemmas(word, tag, lemma):
+    ("started", "VBD", "start"), ("built", "VBD", "build"), ("teaches", "VBZ", "teach"),
+    ("saves", "VBZ", "save"), ("strikes", "VBZ", "strike"), ("fixes", "VBZ", "fix"), ("goes", "VBZ", "go")])
+def test_verb_lemmas(word, tag, lemma):  # "saves" is not "sav", even where no lexicon knows the verb
     known = {"grow", "study", "move", "stop", "start", "build", "teach"}.__contains__
     assert verb_lemma(word, tag, known) == lemma
 
@@ -181,3 +182,18 @@ def test_template_backend_asks_about_the_answers_own_phrases_and_facts():
 def test_sentences_split_on_marks_before_capitals():
     assert sentences("I was born in 1987. It was cold! Was it? yes.\nNew line") == [
         "I was born in 1987.", "It was cold!", "Was it? yes.", "New line"]
+
+
+@pytest.mark.parametrize("sentence, definition, how", [
+    ("A fence is a straight piece of hardwood.", "What is a fence?", None),
+    ("The fence is just a straight piece of hardwood.", None, None),  # which fence? only the passage knows
+    ("To flatten a board, start with a jack plane.", None, "How do you flatten a board?"),
+    ("To use it, you set the register.", None, None),  # "How do you use it?": it points back
+    ("To set the radius, slide the pin along the arm.", None, None),  # the radius of what?
+])
+def test_a_lesson_question_means_something_without_its_passage(tagger, sentence, definition, how):
+    from personatune.data.lesson_questions import definition_question, how_question
+
+    tokens = tagger.tag(sentence)
+    assert definition_question(tokens, pos.noun_phrases(tokens, sentence)) == definition
+    assert how_question(tokens, sentence) == how

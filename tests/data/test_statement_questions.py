@@ -42,6 +42,9 @@ def ask():
      "Do you work on free and open-source software full time?"),  # "free and open-source" is one phrase
     ("I compiled a kernel without support for loadable modules.",
      "Did you compile a kernel without support for loadable modules?"),  # the silent e the suffix took
+    ("A true scrub plane has an even heavier curve.", "Does a true scrub plane have a heavier curve?"),
+    ("My package repositories probably have most of my dependencies.",
+     "Do your package repositories have most of your dependencies?"),  # "Do ... probably have" is no question
 ])
 def test_a_statement_becomes_the_question_it_answers(ask, sentence, question):
     assert ask(sentence) == question
@@ -62,6 +65,9 @@ def test_a_statement_becomes_the_question_it_answers(ask, sentence, question):
     "I think static typing is overrated.",  # a stance: asked by its topic elsewhere
     "There's no easy solve.",
     "You'll be heading to the pricing page next.",  # narration
+    "Shellac soaked rags should go flat outside to dry.",  # a second verb: subject and verb were misread
+    "Borg is how important filesystem-level data is backed up.",  # "Is Borg how ...?"
+    "It is important to note that the Gemini specification mentions TOFU.",  # about the writing, not the topic
 ])
 def test_no_question_where_it_would_mean_nothing_on_its_own(ask, sentence):
     assert ask(sentence) is None
@@ -109,11 +115,21 @@ def test_a_title_phrased_as_a_question_asks_it(title, question):
     assert title_question(title) == question
 
 
+def test_a_capital_that_only_starts_a_sentence_is_no_name():
+    texts = ["Finishing happens last.", "I do the finishing outside, and the grain matters.",
+             "C strikes a nearly perfect balance of simplicity."]
+    backend = TemplateBackend(texts, index=BM25(texts))
+    asked = [statement_question(backend.tag(t), t, backend.known, backend.is_name) for t in (texts[0], texts[2])]
+    assert asked == ["Does finishing happen last?", "Does C strike a nearly perfect balance of simplicity?"]
+    assert backend.tag(texts[0])[0].tag not in pos.PROPER
+
+
 def test_a_segment_with_nothing_to_read_off_gets_template_slots_only_where_asked_for():
     texts = ["So this is it. They put them there. It works.",  # nothing to read off: every sentence points back
              "The router table makes edge profiles safer. Router bits come in many profiles.",
-             "The router table fence sets the depth of a router cut."]
-    segment = {"segment_id": "s0", "label": "instructional", "text": texts[0] + " Router table fence router bits."}
+             "The router table fence sets the depth of a router cut.",
+             "Router bits dull fast in plywood, so keep the router table fence clean."]
+    segment = {"segment_id": "s0", "label": "instructional", "text": texts[0] + " Router bits. A router table fence."}
     default = TemplateBackend(texts, index=BM25(texts), slot_labels=())
     assert default.propose(segment, 3, 0) == []
     slots = TemplateBackend(texts, index=BM25(texts), slot_labels=("instructional",))

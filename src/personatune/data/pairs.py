@@ -30,7 +30,7 @@ from personatune.errors import UserError
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
-VERSION = 6  # 4: fact pairs one row per sentence; 5: statements asked back; 6: also as fact pairs
+VERSION = 7  # 4: fact pairs one row per sentence; 5: statements asked back; 6: also as fact pairs; 7: none needs its passage
 _REQUEST = re.compile(r"^(?:tell me|explain|describe|walk me through|give me|share|talk about|help me)\b", re.I)
 _WORDS = re.compile(r"[a-z0-9']+")
 

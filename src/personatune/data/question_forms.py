@@ -64,7 +64,8 @@ def verb_lemma(word: str, tag: str, known) -> str:
         candidates += [stem + "e", stem] if silent_e else [stem, stem + "e"]
     elif tag == "VBZ" and w.endswith("s"):
         candidates += [w[:-3] + "y"] if w.endswith("ies") else []
-        candidates += [w[:-2], w[:-1]] if w.endswith("es") else [w[:-1]]
+        sibilant = re.search(r"(?:ss|x|z|ch|sh|o)es$", w)  # "fixes", "goes"; but "saves", "strikes" keep the e
+        candidates += ([w[:-2], w[:-1]] if sibilant else [w[:-1], w[:-2]]) if w.endswith("es") else [w[:-1]]
     elif tag == "VBG" and w.endswith("ing"):
         stem = w[:-3]
         candidates += [stem, stem + "e", stem[:-1] if len(stem) > 2 and stem[-1] == stem[-2] else stem]
@@ -74,6 +75,27 @@ def verb_lemma(word: str, tag: str, known) -> str:
         if known(candidate):
             return candidate
     return candidates[0]
+
+
+# Words that point back into the passage: a question holding one means nothing on its own.
+POINTERS = {"it", "this", "that", "these", "those", "they", "them", "he", "she", "him", "her", "his", "its",
+            "their", "here", "there", "such", "above", "below", "former", "latter", "same", "one", "ones",
+            "theirs", "itself", "themselves", "himself", "herself", "else", "other", "something", "everything",
+            "anything", "nothing", "someone", "everyone", "anyone", "somebody", "everybody", "anybody", "stuff"}
+
+def context_bound(tokens: list[Token], k: int) -> bool:
+    """"the blank", "the legs", "the calculator": a definite common noun the passage had introduced, unless an
+    "of" phrase or a name says which ("the University of Minnesota", "the Linux kernel")."""
+    head = None
+    for j in range(k + 1, len(tokens)):
+        if tokens[j].tag in NOUNS:
+            head = j
+        elif tokens[j].tag not in ("JJ", "JJR", "JJS", "VBN", "VBG", "HYPH", "CD", "POS"):
+            break
+    if head is None:
+        return False
+    named = any(t.tag in ("NNP", "NNPS") or t.text[:1].isupper() for t in tokens[k + 1:head + 1])
+    return not named and not (head + 1 < len(tokens) and tokens[head + 1].text.lower() == "of")
 
 
 # ---------------------------------------------------------------- slots

@@ -19,7 +19,13 @@ import re
 
 from personatune.data.fact_questions import STANCE_NOUNS, yours
 from personatune.data.pos import NOUNS, Token, noun_phrases
-from personatune.data.question_forms import IRREGULAR, LIGHT_NOUNS, verb_lemma
+from personatune.data.question_forms import (
+    IRREGULAR,
+    LIGHT_NOUNS,
+    POINTERS,
+    context_bound,
+    verb_lemma,
+)
 from personatune.data.retrieval import terms
 
 # Discourse words that tie a sentence to the one before; the question starts after them.
@@ -27,7 +33,8 @@ OPENERS = {"and", "but", "so", "well", "now", "also", "plus", "okay", "ok", "yea
            "then", "or", "because", "oh", "right", "alright", "like", "again", "still", "besides", "basically"}
 # Fillers that a question leaves out ("I actually really like it" -> "Do you like it?").
 FILLERS = {"actually", "basically", "literally", "really", "honestly", "definitely", "obviously", "certainly",
-           "totally", "truly", "simply", "clearly", "surely", "personally", "genuinely", "also", "too"}
+           "totally", "truly", "simply", "clearly", "surely", "personally", "genuinely", "also", "too", "probably",
+           "possibly", "perhaps", "maybe"}
 # Verbs of thinking and saying: the sentence is about a thought, which `stance_question` asks for by its topic.
 MIND_VERBS = {"think", "thinks", "thought", "believe", "believes", "believed", "know", "knows", "knew", "guess",
               "suspect", "suspects", "remember", "remembers", "mean", "means", "meant", "say", "says", "said",
@@ -39,11 +46,6 @@ DEICTIC = {"here", "yesterday", "today", "tomorrow", "tonight", "above", "below"
 MOMENT = {"just", "finally", "still", "already", "recently", "now", "again", "even", "soon"}
 TIME_NOUNS = {"week", "month", "year", "time", "night", "morning", "weekend", "summer", "winter", "spring", "fall",
               "quarter", "release", "episode", "video", "post", "article", "chapter", "section"}
-# Words that point back into the passage: a question holding one means nothing on its own.
-POINTERS = {"it", "this", "that", "these", "those", "they", "them", "he", "she", "him", "her", "his", "its",
-            "their", "here", "there", "such", "above", "below", "former", "latter", "same", "one", "ones",
-            "theirs", "itself", "themselves", "himself", "herself", "else", "other", "something", "everything",
-            "anything", "nothing", "someone", "everyone", "anyone", "somebody", "everybody", "anybody", "stuff"}
 CONTENT = NOUNS | {"JJ", "JJR", "JJS", "VB", "VBG", "VBN", "VBD", "VBZ", "VBP", "CD", "RB"}
 BE_FORMS = {"am", "'m", "is", "'s", "are", "'re", "was", "were"}
 HAVE_FORMS = {"have", "'ve", "has", "had", "'d"}
@@ -182,7 +184,7 @@ def _subject(tokens: list[Token], s: int, text: str, names) -> tuple[str | None,
     heads = [t.text.lower() for t in words if t.tag in NOUNS]
     if heads and (heads[-1] in STANCE_NOUNS or heads[-1] in LIGHT_NOUNS) and len(heads) == 1:
         return (None, s)  # "My rule is simple", "The thing is": a stance or a light noun, nothing to ask about
-    if words[0].text.lower() == "the" and _context_bound(words, 0):
+    if words[0].text.lower() == "the" and context_bound(words, 0):
         return (None, s)  # "The battery could last ...": which battery?
     said = _spaced(_swap(words, subject=True), words)
     name = names(words[0].text) if names is not None else words[0].tag in ("NNP", "NNPS")
@@ -212,6 +214,9 @@ def _assemble(aux: str, subject: str, between: list[Token], rest: list[Token], t
         kept.append(t)
     if not kept or any(t.text.lower() in POINTERS and t.tag not in ("IN", "WDT", "RB") for t in kept):
         return None
+    if kept[0].tag in ("WRB", "WP") or any(t.tag == "MD" or t.text.lower() in BE_FORMS and t.tag != "POS" for t in kept) or \
+            re.search(r"\bto (?:note|mention|say|add|point out)\b", " ".join(t.text.lower() for t in kept)):
+        return None  # "Is Borg how data is backed up?", "Did shellac soak rags should go ...", "Is it worth noting"
     if cut is not None and (cut.text.lower() in RELATIVES and len(kept) < 4 or  # "Do you encourage people?"
                             cut.tag in NOUNS and kept[-1].tag in ("JJ", "VBN", "VBG") or  # a mis-tagged phrase
                             cut.text.lower() in ("and", "or") and kept[-1].tag in ("VB", "VBP")):  # "to identify"
@@ -232,11 +237,18 @@ def _assemble(aux: str, subject: str, between: list[Token], rest: list[Token], t
     adverbs = [t.text for t in between if t.text.lower() not in FILLERS | MOMENT and t.text.lower() != "never"]
     question = " ".join([aux.capitalize(), subject, *adverbs]) + " " + _spaced([w for w, _ in pairs],
                                                                             [t for _, t in pairs])
-    question += "?"
+    question = _articles(question + "?")
     n = len(question.split())
     if len(terms(question)) < (2 if subject == "you" else 3):
         return None  # "Is there another model?", "Are the good parts numerous?": too little to mean anything
     return question if MIN_WORDS <= n <= MAX_WORDS else None
+
+
+def _articles(question: str) -> str:
+    """"a"/"an" to the word that now follows it, once a filler between them is gone ("an even heavier" ->
+    "a heavier")."""
+    question = re.sub(r"\b([Aa])n (?!hon|hour|heir|herb)([bcdfghjklmnpqrstvwxz][a-z])", r"\1 \2", question)
+    return re.sub(r"\b([Aa]) ([aei][a-z])", r"\1n \2", question)
 
 
 def _stands_alone(subject: str, kept: list[Token]) -> bool:
@@ -252,24 +264,10 @@ def _stands_alone(subject: str, kept: list[Token]) -> bool:
             return False
         if t.tag == "CD" and not (k and kept[k - 1].tag in ("NNP", "NNPS")):
             return False
-        if low == "the" and _context_bound(kept, k):
+        if low == "the" and context_bound(kept, k):
             return False
     return True
 
-
-def _context_bound(tokens: list[Token], k: int) -> bool:
-    """"the blank", "the legs", "the calculator": a definite common noun the passage had introduced, unless an
-    "of" phrase or a name says which ("the University of Minnesota", "the Linux kernel")."""
-    head = None
-    for j in range(k + 1, len(tokens)):
-        if tokens[j].tag in NOUNS:
-            head = j
-        elif tokens[j].tag not in ("JJ", "JJR", "JJS", "VBN", "VBG", "HYPH", "CD", "POS"):
-            break
-    if head is None:
-        return False
-    named = any(t.tag in ("NNP", "NNPS") or t.text[:1].isupper() for t in tokens[k + 1:head + 1])
-    return not named and not (head + 1 < len(tokens) and tokens[head + 1].text.lower() == "of")
 
 
 def _swap(tokens: list[Token], subject: bool) -> list[str]:

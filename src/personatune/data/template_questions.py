@@ -87,6 +87,7 @@ class TemplateBackend:
         self._slots: dict[str, list[Slot]] = {}
         self._tags: dict[str, list[pos.Token]] = {}
         self._names: set[str] | None = None
+        self._lower: Counter[str] = Counter()
         self._read: dict[str, list[str]] = {}
 
     def tag(self, sentence: str) -> list[pos.Token]:
@@ -94,9 +95,14 @@ class TemplateBackend:
         if sentence not in self._tags:
             if len(self._tags) > 50_000:
                 self._tags.clear()
+            tokens = self.tagger.tag(sentence)
+            first = next((k for k, t in enumerate(tokens) if t.text[:1].isalpha()), None)
+            if first is not None and first <= 2 and tokens[first].tag in pos.PROPER and \
+                    tokens[first].text[:1].isupper() and not self.is_name(tokens[first].text):  # "Finishing is"
+                raw = [t.text.lower() if k == first else t.text for k, t in enumerate(tokens)]
+                tokens = [pos.Token(t.text, t.start, t.end, tag) for t, tag in zip(tokens, self.tagger.tag_words(raw))]
             self._tags[sentence] = [pos.Token(t.text, t.start, t.end, "NNP") if t.text.islower() and t.tag in
-                                    ("NN", "NNS", "JJ") and t.text in self.names() else t
-                                    for t in self.tagger.tag(sentence)]
+                                    ("NN", "NNS", "JJ") and t.text in self.names() else t for t in tokens]
         return self._tags[sentence]
 
     def names(self) -> set[str]:
@@ -111,13 +117,19 @@ class TemplateBackend:
                 for m in _MID_SENTENCE_WORD.finditer(text):
                     word = m.group(1)
                     (upper if word[0].isupper() else lower)[word.lower()] += 1
+            self._lower = lower
             self._names = {w for w, n in upper.items() if 5 * n >= n + lower[w] and "'" not in w and "’" not in w
                            and self.tagger.lexical_tag(w) is None}
         return self._names
 
     def is_name(self, word: str) -> bool:
-        """A capitalised word that stays capitalised mid-sentence: the archive writes it as a name."""
-        return word.lower() in self.names() or (word[:1].isupper() and self.tagger.lexical_tag(word.lower()) is None)
+        """Capitalised mid-sentence in the archive, or unknown to the tagger's lexicon and never written in lower
+        case mid-sentence ("grain", "finishing" are capitalised only where a sentence starts); "C", "R" are."""
+        low = word.lower()
+        if len(word) == 1:
+            return word.isupper() and word not in ("A", "I")
+        return low in self.names() or (word[:1].isupper() and self.tagger.lexical_tag(low) is None
+                                       and not self._lower[low])
 
     def title_topic(self, title: str) -> str | None:
         """A title that names a topic ("My experiences at FOSDEM", "Configuring aerc for git via email") as the
