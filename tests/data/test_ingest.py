@@ -390,7 +390,7 @@ def test_stage_reads_every_format_in_the_folder(tmp_path):
     assert [Path(d["source"]).name for d in docs] == sorted(before)
     assert report["pieces"] == sum(len(d["pieces"]) for d in docs) == 14 + 4 + 8 + 10 + 12 + 7 + 7 + 9 + 3
     for d in docs:
-        assert d["doc_id"] == artifacts.sha256_text(d["source"])[:12]
+        assert d["doc_id"] == artifacts.sha256_text(Path(d["source"]).name)[:12]  # its path inside the source folder
         assert d["sha256"] == before[Path(d["source"]).name]
         voices = [p.pop("voice", None) for p in d["pieces"]]
         assert d == {"doc_id": d["doc_id"], "source": d["source"],
@@ -635,3 +635,26 @@ def test_a_symlinked_folder_is_named_and_counted_and_strict_fails_on_it(tmp_path
     assert any("skipped" in line and "linked" in line for line in log)
     with pytest.raises(UserError, match="--strict and 2 input file"):
         run_stage(ws, "ingest", force=True, strict=True, log=lambda _: None)
+
+
+def test_an_archive_moved_elsewhere_keeps_its_document_ids(tmp_path):
+    """Ids hash the path inside the source folder: a moved archive keeps its segments, served draw and order."""
+    ids = []
+    for where in ("old/place", "new"):
+        archive = tmp_path / where / "archive"
+        (archive / "posts").mkdir(parents=True)
+        shutil.copy(FORMATS / MARKDOWN, archive / "posts" / MARKDOWN)
+        shutil.copy(FORMATS / SRT, archive / SRT)
+        ws = make_ws(tmp_path / where, archive)
+        run_stage(ws, "ingest")
+        ids.append(sorted((Path(d["source"]).name, d["doc_id"]) for d in read_documents(ws)))
+    assert ids[0] == ids[1] and len({i for _, i in ids[0]}) == 2
+
+
+def test_two_sources_holding_the_same_name_get_different_ids(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        shutil.copy(FORMATS / TXT, tmp_path / name / "notes.txt")
+    ws = make_ws(tmp_path, tmp_path / "a", tmp_path / "b")
+    run_stage(ws, "ingest")
+    assert len({d["doc_id"] for d in read_documents(ws)}) == 2

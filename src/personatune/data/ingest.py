@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from personatune.errors import SkippedInput, UserError
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
-VERSION = 2  # 2: speakers of tagged transcripts
+VERSION = 3  # 2: speakers of tagged transcripts; 3: ids from the path inside its source
 TRANSCRIPTS = ("vtt", "srt", "txt", "whisper", "youtube")  # where "NAME:" turn tags are read
 SUPPORTED = (".vtt", ".srt", ".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl",
              ".docx", ".odt", ".epub", ".pdf")
@@ -157,6 +158,23 @@ def _walk(folder: Path, skipped: list[dict]) -> list[Path]:
     return sorted(files)
 
 
+def doc_ids(files: list[Path], sources: list[Path]) -> dict[Path, str]:
+    """Each file's document id: a hash of its path inside its source folder (a source file: its name), so an
+    archive moved or copied elsewhere keeps its segment ids, and with them its served draw and row order. Two
+    sources holding the same name fall back to the full path."""
+    def inside(path: Path) -> str:
+        for source in sources:
+            if source.is_file() and path == source:
+                return path.name
+            if source.is_dir() and path.is_relative_to(source):
+                return path.relative_to(source).as_posix()
+        return str(path)
+
+    names = {path: inside(path) for path in files}
+    taken = Counter(names.values())
+    return {path: artifacts.sha256_text(name if taken[name] == 1 else str(path))[:12] for path, name in names.items()}
+
+
 def source_fingerprint(sources: list[Path], settings: Settings, ws=None) -> str:
     files, skipped = discover(sources, settings, ws)
     listing = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
@@ -173,6 +191,7 @@ def run(ctx: StageContext, settings: Settings) -> dict:
     files, skipped = discover(ctx.ws.sources, settings, ctx.ws)
     documents, tagged = [], {}
     formats: dict[str, int] = {}
+    ids = doc_ids(files, ctx.ws.sources)
     for path in files:
         try:
             doc = parse_file(path, settings)
@@ -180,7 +199,7 @@ def run(ctx: StageContext, settings: Settings) -> dict:
             skipped.append({"file": str(path), "reason": str(exc)})
             ctx.log(f"  skipped {path}: {exc}")
             continue
-        doc_id = artifacts.sha256_text(str(path))[:12]
+        doc_id = ids[path]
         voices = speakers.attribute(doc, settings.speakers, ctx.ws.name, doc["format"] in TRANSCRIPTS)
         if voices:
             tagged[str(path)] = voices
