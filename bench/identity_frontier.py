@@ -1,12 +1,14 @@
 """Every identity run on one persona, on one plot: what the tuned model states against what it loses.
 
-    .venv/bin/python bench/identity_frontier.py [--person "Marta Kowalczyk"]
+    .venv/bin/python bench/identity_frontier.py [--person "Marta Kowalczyk"] [--dial shipped,shipped-seed1,...]
 
 Reads the results `bench/identity.py` recorded (bench/results/identity-*.json) for one person and draws
 identity recall (tuned, and tuned + card + retrieval) against general accuracy, one point per run, with
 issue 15's target region shaded. Nothing is trained or generated here: the points are the runs already
 measured, each labelled with the settings it differed in, so the plot shows the frontier the settings
-tried so far sit on. Results: bench/results/identity_frontier.json and identity_frontier.png.
+tried so far sit on. With `--dial`, the runs named (the same settings but the ratio) are also drawn
+against the persona ratio: the dial at those settings. Results: bench/results/identity_frontier.json,
+identity_frontier.png and identity_dial.png.
 """
 
 from __future__ import annotations
@@ -108,9 +110,39 @@ def plot(points: list[dict], person: str, out: Path) -> None:
     tmp.replace(out)
 
 
+def plot_dial(points: list[dict], out: Path) -> None:
+    """Each metric against the persona ratio, for runs that differ only in it (seeds at one ratio side by side)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    series = (("tuned", "identity recall, tuned", "#1f77b4"), ("tuned+rag", "identity recall, tuned+rag", "#2ca02c"),
+              ("invented_with_retrieval", "invented biography, tuned+rag", "#d62728"),
+              ("bleed", "bleed on neutral prompts, tuned", "#9467bd"), ("accuracy", "general accuracy, tuned", "#7f7f7f"))
+    ratios = sorted({p["ratio"] for p in points})
+    for key, label, color in series:
+        means = [sum(p[key] for p in points if p["ratio"] == r) / sum(p["ratio"] == r for p in points) for r in ratios]
+        ax.plot(ratios, means, marker="o", color=color, label=label)
+        ax.scatter([p["ratio"] for p in points], [p[key] for p in points], color=color, s=12, alpha=0.5)
+    ax.axhline(points[0]["base_accuracy"], color="#7f7f7f", linestyle=":", linewidth=1, label="base accuracy")
+    ax.set_xscale("log")
+    ax.set_xticks(ratios, [f"{r}x" for r in ratios])
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("persona ratio (copies of each persona row)")
+    ax.set_title("the dial at the defaults (line: mean of the runs at a ratio; dots: each run)", fontsize=9)
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    tmp = out.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    tmp.replace(out)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--person", default="Marta Kowalczyk")
+    parser.add_argument("--dial", default="", help="comma-separated runs (identity-<run>.json) that differ only in the ratio")
     args = parser.parse_args()
     points = collect(args.person)
     if not points:
@@ -124,6 +156,15 @@ def main() -> int:
     report = {"person": args.person, "points": points,
               "best": {v: {"run": p["run"], "recall": p[v], "accuracy": p["accuracy"]} for v, p in best.items()},
               "targets": {**TARGETS, "accuracy": f"base - {ACCURACY_MARGIN}"}}
+    named = [n for n in args.dial.split(",") if n]
+    dial = [p for p in points if p["run"] in named]
+    if len(dial) < len(named):
+        missing = sorted(set(named) - {p["run"] for p in dial})
+        raise SystemExit(f"--dial: no identity results named {', '.join(missing)} in {RESULTS}; run bench/identity.py")
+    if dial:
+        report["dial"] = [{k: p[k] for k in ("run", "ratio", "tuned", "tuned+rag", "invented_with_retrieval", "bleed",
+                                             "accuracy")} for p in sorted(dial, key=lambda p: p["ratio"])]
+        plot_dial(dial, RESULTS / "identity_dial.png")
     tmp = RESULTS / f"{stem}.json.tmp"
     tmp.write_text(json.dumps(report, indent=1) + "\n")
     tmp.replace(RESULTS / f"{stem}.json")
