@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("identity_recall", "identity_recall_trained", "identity_recall_unseen", "invented_rate", "bleed_rate",
-           "general_accuracy", "length_median_ratio")
+           "copied_8gram_share", "general_accuracy", "length_median_ratio")
 
 
 def main() -> int:

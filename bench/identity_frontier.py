@@ -53,6 +53,7 @@ def point(name: str, result: dict) -> dict | None:
             "tuned+rag": round((metrics.get("tuned+rag") or {}).get("identity_recall", 0.0), 3),
             "accuracy": round(tuned["general_accuracy"], 3), "base_accuracy": round(base["general_accuracy"], 3),
             "bleed": round(tuned.get("bleed_rate", 0.0), 3), "base_bleed": round(base.get("bleed_rate", 0.0), 3),
+            "copied": round(tuned["copied_8gram_share"], 3) if tuned.get("copied_8gram_share") is not None else None,
             "invented_with_retrieval": round((metrics.get("tuned+rag") or {}).get("invented_rate", 0.0), 3)}
 
 
@@ -120,9 +121,12 @@ def plot_dial(points: list[dict], out: Path) -> None:
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     series = (("tuned", "identity recall, tuned", "#1f77b4"), ("tuned+rag", "identity recall, tuned+rag", "#2ca02c"),
               ("invented_with_retrieval", "invented biography, tuned+rag", "#d62728"),
-              ("bleed", "bleed on neutral prompts, tuned", "#9467bd"), ("accuracy", "general accuracy, tuned", "#7f7f7f"))
+              ("bleed", "bleed on neutral prompts, tuned", "#9467bd"), ("accuracy", "general accuracy, tuned", "#7f7f7f"),
+              ("copied", "copied 8-grams, tuned (verbatim flag at 0.30)", "#ff7f0e"))
     ratios = sorted({p["ratio"] for p in points})
     for key, label, color in series:
+        if any(p[key] is None for p in points):
+            continue
         means = [sum(p[key] for p in points if p["ratio"] == r) / sum(p["ratio"] == r for p in points) for r in ratios]
         ax.plot(ratios, means, marker="o", color=color, label=label)
         ax.scatter([p["ratio"] for p in points], [p[key] for p in points], color=color, s=12, alpha=0.5)
@@ -163,7 +167,7 @@ def main() -> int:
         raise SystemExit(f"--dial: no identity results named {', '.join(missing)} in {RESULTS}; run bench/identity.py")
     if dial:
         report["dial"] = [{k: p[k] for k in ("run", "ratio", "tuned", "tuned+rag", "invented_with_retrieval", "bleed",
-                                             "accuracy")} for p in sorted(dial, key=lambda p: p["ratio"])]
+                                             "copied", "accuracy")} for p in sorted(dial, key=lambda p: p["ratio"])]
         plot_dial(dial, RESULTS / "identity_dial.png")
     tmp = RESULTS / f"{stem}.json.tmp"
     tmp.write_text(json.dumps(report, indent=1) + "\n")
