@@ -18,7 +18,7 @@ import re
 
 from personatune.data.fact_questions import yours
 from personatune.data.pos import NOUNS, Phrase, Token
-from personatune.data.question_forms import LIGHT_NOUNS, POINTERS, context_bound, slot
+from personatune.data.question_forms import LIGHT_NOUNS, needs_passage, slot
 
 # Abstract heads whose "X is ..." sentence is a claim, not a definition ("The problem is that ...").
 NOT_DEFINED = {"problem", "idea", "reason", "goal", "answer", "result", "truth", "issue", "difference", "key",
@@ -35,18 +35,10 @@ def _clause(tokens: list[Token], start: int, text: str) -> str | None:
         end += 1
     if end == len(tokens) or not 2 <= end - start <= 14 or tokens[end].tag != ",":
         return None  # a purpose clause is followed by a comma and the instruction
-    if any(t.tag in ("VBD", "VBZ", "MD") for t in tokens[start + 1:end]) or not _alone(tokens[start:end]):
+    if any(t.tag in ("VBD", "VBZ", "MD") for t in tokens[start + 1:end]) or needs_passage(tokens[start:end]):
         return None
     phrase = text[tokens[start].start:tokens[end - 1].end]
     return yours(phrase)
-
-
-def _alone(tokens: list[Token] | tuple[Token, ...]) -> bool:
-    """No word pointing back into the passage ("How do you use it?") and no "the X" only the passage
-    introduced ("What is the fence?", "How do you set the radius?")."""
-    tokens = list(tokens)
-    return not any(t.text.lower() in POINTERS and t.tag not in ("IN", "WDT", "RB") or
-                   t.text.lower() == "the" and context_bound(tokens, k) for k, t in enumerate(tokens))
 
 
 def how_question(tokens: list[Token], text: str) -> str | None:
@@ -78,7 +70,7 @@ def definition_question(tokens: list[Token], phrases: list[Phrase]) -> str | Non
             tokens[after + 1].text.lower() not in ("a", "an", "the", "one", "basically", "just", "simply"):
         return None
     head = next(t.text.lower() for t in reversed(subject.tokens) if t.tag in NOUNS)
-    if head in NOT_DEFINED or head in LIGHT_NOUNS or len(subject.tokens) > 5 or not _alone(subject.tokens):
+    if head in NOT_DEFINED or head in LIGHT_NOUNS or len(subject.tokens) > 5 or needs_passage(subject.tokens):
         return None
     found = slot(subject)
     if found is None:
@@ -89,7 +81,7 @@ def definition_question(tokens: list[Token], phrases: list[Phrase]) -> str | Non
 def subject_question(tokens: list[Token], phrases: list[Phrase]) -> str | None:
     """What the sentence says about its subject noun phrase, asked back: use, meaning, reason, comparison."""
     if not phrases or phrases[0].start != tokens[0].start or len(phrases[0].tokens) > 5 or \
-            not _alone(phrases[0].tokens):
+            needs_passage(phrases[0].tokens):
         return None
     subject = slot(phrases[0])
     if subject is None or subject.head in NOT_DEFINED or subject.head in LIGHT_NOUNS:

@@ -83,6 +83,20 @@ POINTERS = {"it", "this", "that", "these", "those", "they", "them", "he", "she",
             "theirs", "itself", "themselves", "himself", "herself", "else", "other", "something", "everything",
             "anything", "nothing", "someone", "everyone", "anyone", "somebody", "everybody", "anybody", "stuff"}
 
+
+def points_back(tokens) -> bool:
+    """A word that points back into the passage ("it", "these"; not "that" as a conjunction or "there" as a place
+    adverb)."""
+    return any(t.text.lower() in POINTERS and t.tag not in ("IN", "WDT", "RB") for t in tokens)
+
+
+def needs_passage(tokens) -> bool:
+    """Only the passage says what the words mean: a pointer ("How do you use it?") or a "the X" the passage
+    introduced ("What is the fence?", "How do you set the radius?")."""
+    tokens = list(tokens)
+    return points_back(tokens) or any(t.text.lower() == "the" and context_bound(tokens, k) for k, t in enumerate(tokens))
+
+
 def context_bound(tokens: list[Token], k: int) -> bool:
     """"the blank", "the legs", "the calculator": a definite common noun the passage had introduced, unless an
     "of" phrase or a name says which ("the University of Minnesota", "the Linux kernel")."""

@@ -24,6 +24,7 @@ from personatune.data.question_forms import (
     LIGHT_NOUNS,
     POINTERS,
     context_bound,
+    points_back,
     verb_lemma,
 )
 from personatune.data.retrieval import terms
@@ -212,7 +213,7 @@ def _assemble(aux: str, subject: str, between: list[Token], rest: list[Token], t
         if low in NEGATIONS and k <= 1:
             continue
         kept.append(t)
-    if not kept or any(t.text.lower() in POINTERS and t.tag not in ("IN", "WDT", "RB") for t in kept):
+    if not kept or points_back(kept):
         return None
     if kept[0].tag in ("WRB", "WP") or any(t.tag == "MD" or t.text.lower() in BE_FORMS and t.tag != "POS" for t in kept) or \
             re.search(r"\bto (?:note|mention|say|add|point out)\b", " ".join(t.text.lower() for t in kept)):
@@ -267,7 +268,6 @@ def _stands_alone(subject: str, kept: list[Token]) -> bool:
         if low == "the" and context_bound(kept, k):
             return False
     return True
-
 
 
 def _swap(tokens: list[Token], subject: bool) -> list[str]:
@@ -336,7 +336,7 @@ def asked_in_text(tokens: list[Token]) -> str | None:
     if not words or words[-1].text != "?" or words[0].text.lower() not in WH or \
             not MIN_WORDS <= len(words) - 1 <= 16:
         return None
-    if any(t.text.lower() in POINTERS and t.tag not in ("IN", "WDT", "RB") for t in words) or \
+    if points_back(words) or \
             any(t.text.lower() in MIND_VERBS | {"say", "tell"} for t in words[1:4]):
         return None  # "Do I want to lose it?", "Do you say oh?": rhetorical, asked of the audience
     said = [FIRST_TO_SECOND.get(t.text.lower(), t.text) if t.tag.startswith("PRP") else t.text for t in words[:-1]]
