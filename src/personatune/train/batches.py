@@ -136,6 +136,27 @@ def length_grouped_batches(examples: list[Example], batch_size: int, seed: int, 
     return batches
 
 
+def within_token_budget(examples: list[Example], budget: int) -> list[list[Example]]:
+    """`examples` (one batch) as consecutive groups of similar length whose padded area (rows x longest)
+    is at most `budget` tokens; a row longer than the budget is a group of its own. 0: one group.
+
+    Activations kept for backward grow with the tokens of a forward pass (about 2.8 MB per token for
+    SmolLM2-135M in fp32): eight rows trained as served (~1,300 tokens each) peak at 21 GB in one pass,
+    the same rows under a 2,048-token budget at a fraction of it (docs/benchmarks.md). The loss is a
+    mean over the step's labelled tokens either way, so the groups only change how it is computed.
+    """
+    if not budget:
+        return [list(examples)]
+    groups: list[list[Example]] = []
+    for example in sorted(examples, key=lambda e: e.length):
+        group = groups[-1] if groups else None
+        if group and (len(group) + 1) * example.length <= budget:  # sorted: the new row is the longest
+            group.append(example)
+        else:
+            groups.append([example])
+    return groups
+
+
 def collate(examples: list[Example], pad_id: int):
     """Right-padded input ids, attention mask, and the flat (row, position) pairs that carry a label."""
     import torch

@@ -23,7 +23,7 @@ import torch
 
 from personatune import artifacts
 from personatune.errors import UserError
-from personatune.train.batches import Example, collate, length_grouped_batches
+from personatune.train.batches import Example, collate, length_grouped_batches, within_token_budget
 from personatune.train.dist import Dist
 from personatune.train.fast_lora import fast_lora
 from personatune.train.loss import labelled_cross_entropy
@@ -51,6 +51,7 @@ class LoopConfig:
     max_grad_norm: float = 1.0
     log_every: int = 1
     prompt_gradients: bool = True  # False: prompt tokens are read without gradients (train.prompt_gradients)
+    micro_batch_tokens: int = 0  # padded tokens per forward pass with gradients; 0 = a whole batch at once
 
 
 @dataclass
@@ -289,7 +290,8 @@ class Trainer:
                 step_batches = batches[state.batch_in_epoch:state.batch_in_epoch + per_step]
                 mine = step_batches[self.dist.rank::self.dist.world]
                 started = time.perf_counter()
-                collated = [collate([self.examples[i] for i in b], self.pad_id) for b in mine]
+                collated = [collate(group, self.pad_id) for b in mine
+                            for group in within_token_budget([self.examples[i] for i in b], cfg.micro_batch_tokens)]
                 local_labels = sum(len(b["targets"]) for b in collated)
                 # the loss is a mean over every labelled token of the step, across ranks and micro-batches
                 step_labels = self.dist.sum(float(local_labels))

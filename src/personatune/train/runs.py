@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     max_steps: int = setting(0, help="optimizer steps to run; 0 = derive from epochs")
     batch_size: int = setting(8, help="examples per micro-batch (per process)")
     grad_accum: int = setting(1, help="micro-batches per optimizer step")
+    micro_batch_tokens: int = setting(2048, help="most padded tokens (rows x longest row) computed in one forward "
+                                                 "pass; a longer batch is computed in parts, the same loss and "
+                                                 "gradients: caps memory (8 rows with the card in one pass peaked at "
+                                                 "21 GB); 0 = a whole batch at once")
     max_length: int = setting(1536, help="longest example in tokens (prompt + answer; rows trained as served carry the "
                                          "card and passages, ~1,300 tokens)")
     overflow: str = setting("truncate", choices=("truncate", "drop"),
@@ -84,6 +88,8 @@ class Settings(BaseSettings):
                 out.append(f"{name} must be >= 1")
         if not 0 <= self.dropout < 1:
             out.append("dropout must be in [0, 1)")
+        if self.micro_batch_tokens < 0:
+            out.append("micro_batch_tokens must be >= 0 (0: a whole batch at once)")
         if self.validation_rows < 0:
             out.append("validation_rows must be >= 0 (0: all)")
         if self.learning_rate <= 0 or self.fact_weight <= 0:
@@ -279,7 +285,8 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
                      grad_accum=settings.grad_accum, seed=settings.seed, eval_every=settings.eval_every,
                      save_every=settings.save_every, early_stopping_patience=settings.early_stopping_patience,
                      keep_checkpoints=settings.keep_checkpoints, weight_decay=settings.weight_decay,
-                     max_grad_norm=settings.max_grad_norm, prompt_gradients=settings.prompt_gradients)
+                     max_grad_norm=settings.max_grad_norm, prompt_gradients=settings.prompt_gradients,
+                     micro_batch_tokens=settings.micro_batch_tokens)
     manifest = {
         "run_id": run_dir.name, "status": "running", "base_model": base_model,
         "dataset": str(train_path.parent), "dataset_hash": dataset_hash, "settings": settings.to_dict(),
