@@ -25,7 +25,7 @@ def one(workspace: Path, budget: int, batch_size: int) -> dict:
 
     from personatune import artifacts
     from personatune.device import pick_device
-    from personatune.train.batches import collate, encode_rows, within_token_budget
+    from personatune.train.batches import encode_rows
     from personatune.train.dist import Dist
     from personatune.train.fast_lora import fast_lora
     from personatune.train.loop import LoopConfig, Trainer
@@ -52,16 +52,12 @@ def one(workspace: Path, budget: int, batch_size: int) -> dict:
     seconds, loss = [], 0.0
     with fast_lora(model):
         for _ in range(2):
-            started, loss = time.perf_counter(), 0.0
-            parts = within_token_budget(batch, budget)
-            for part in parts:
-                value = trainer.loss_sum(collate(part, pad), 1 / labels)
-                value.backward()
-                loss += float(value)
+            started = time.perf_counter()
+            plan = trainer.plan(batch)
+            loss, tokens = trainer.backward(plan, 1 / labels)
             model.zero_grad(set_to_none=True)
             seconds.append(time.perf_counter() - started)
-    tokens = sum(e.length for e in batch)
-    return {"budget": budget, "parts": len(parts), "rows": len(batch), "tokens": tokens,
+    return {"budget": budget, "parts": len(plan.parts), "opening_once": len(plan.opening), "rows": len(batch), "tokens": tokens,
             "longest": max(e.length for e in batch), "loss": round(loss, 6), "step_seconds": round(seconds[-1], 2),
             "tokens_per_s": round(tokens / seconds[-1], 1), "peak_rss_mb": round(resource.getrusage(
                 resource.RUSAGE_SELF).ru_maxrss / 1024), "after_load_mb": round(loaded_mb)}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from personatune.train.batches import Example, collate, within_token_budget
+from personatune.train.batches import Example, collate, opening_length, within_token_budget
 from personatune.train.dist import Dist
 from personatune.train.loop import LoopConfig, Trainer
 from personatune.train.prefix import MIN_SHARED_PREFIX
@@ -81,3 +81,35 @@ def test_parts_give_the_loss_and_gradients_of_the_whole_batch(prompt_gradients):
     for name, p in trainer.model.named_parameters():
         if name in expected:
             assert torch.allclose(p.grad, expected[name], atol=1e-6, rtol=1e-4), name
+
+
+@pytest.mark.parametrize("prompt_gradients", [True, False])
+def test_an_opening_computed_once_for_all_parts_gives_the_gradients_of_each_part_computing_it(prompt_gradients):
+    trainer = tiny_trainer()
+    trainer.cfg.prompt_gradients = prompt_gradients
+    batch = rows([40, 36, 44, 30, 38])
+    parts = within_token_budget(batch, 250)
+    labels = sum(e.label_count for e in batch)
+
+    def grads() -> dict:
+        return {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
+
+    each = 0.0  # every part computes the opening itself
+    for part in parts:
+        loss = trainer.loss_sum(collate(part, 0), 1 / labels)
+        loss.backward()
+        each += float(loss.detach())
+    expected = grads()
+    trainer.model.zero_grad()
+
+    trainer.cfg.micro_batch_tokens = 250
+    plan = trainer.plan(batch)  # the opening once, then the same parts
+    assert len(plan.opening) == opening_length(batch) and len(plan.parts) == len(parts)
+    once, tokens = trainer.backward(plan, 1 / labels)
+    got = grads()
+    assert tokens == sum(e.length for e in batch)
+    assert opening_length(batch) == MIN_SHARED_PREFIX + 10
+    assert once == pytest.approx(each, rel=1e-5)
+    assert got.keys() == expected.keys()
+    for name, grad in got.items():
+        assert torch.allclose(grad, expected[name], atol=1e-6, rtol=1e-4), name

@@ -157,6 +157,12 @@ def within_token_budget(examples: list[Example], budget: int) -> list[list[Examp
     return groups
 
 
+def opening_length(examples: list[Example]) -> int:
+    """Tokens every row opens with before any labelled position (rows trained as served share the
+    template and the card): computed once per batch, since the loss never needs their hidden states."""
+    return shared_length([e.ids for e in examples], min(e.prompt_len for e in examples) - 1)
+
+
 def collate(examples: list[Example], pad_id: int):
     """Right-padded input ids, attention mask, and the flat (row, position) pairs that carry a label."""
     import torch
@@ -175,11 +181,8 @@ def collate(examples: list[Example], pad_id: int):
         targets.extend(e.ids[e.prompt_len:])
         weights.extend([e.weight] * len(positions))
     padded = bool((mask == 0).any())
-    # Rows trained as served open with the same template and card: computed once per batch (no labelled
-    # position lies inside it, so the loss never needs its hidden states).
     first_label = min(e.prompt_len for e in examples) - 1
-    shared = shared_length([e.ids for e in examples], first_label)
-    return {"input_ids": ids, "attention_mask": mask if padded else None, "shared": shared,
+    return {"input_ids": ids, "attention_mask": mask if padded else None, "shared": opening_length(examples),
             "prompt": first_label,  # positions before any labelled one: prompt tokens of every row
             "rows": torch.tensor(rows), "cols": torch.tensor(cols), "targets": torch.tensor(targets),
             "weights": torch.tensor(weights) if any(w != 1.0 for w in weights) else None,

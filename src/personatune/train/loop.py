@@ -23,11 +23,24 @@ import torch
 
 from personatune import artifacts
 from personatune.errors import UserError
-from personatune.train.batches import Example, collate, length_grouped_batches, within_token_budget
+from personatune.train.batches import (
+    Example,
+    collate,
+    length_grouped_batches,
+    opening_length,
+    within_token_budget,
+)
 from personatune.train.dist import Dist
 from personatune.train.fast_lora import fast_lora
 from personatune.train.loss import labelled_cross_entropy
-from personatune.train.prefix import hidden_after_prefix
+from personatune.train.prefix import SharedOpening, hidden_after_prefix
+
+
+@dataclass
+class Plan:
+    """A micro-batch as computed: its parts (collated) and the opening computed once for them ([]: none)."""
+    opening: list[int]
+    parts: list[dict]
 
 
 class TrainingInterrupted(Exception):
@@ -138,19 +151,47 @@ class Trainer:
 
     # ----------------------------------------------------------------- loss
 
-    def loss_sum(self, batch: dict, scale: float) -> torch.Tensor:
-        """Sum of token losses over the batch's labelled positions (each times its row's weight), times `scale`."""
+    def loss_sum(self, batch: dict, scale: float, opening: SharedOpening | None = None) -> torch.Tensor:
+        """Sum of token losses over the batch's labelled positions (each times its row's weight), times `scale`.
+        `opening`: the batch's opening, computed once for all its parts."""
         ids = batch["input_ids"].to(self.device)
         # Right-padded + causal: no real token sees a pad, so no mask (SDPA keeps its fast causal kernel).
         # Rows sharing an opening (template + card) compute it once: same loss and gradients.
-        shared = batch.get("shared", 0)
+        shared = opening.length if opening is not None else batch.get("shared", 0)
         frozen = 0 if self.cfg.prompt_gradients else batch.get("prompt", 0)
         start = max(shared, frozen)
-        hidden = (hidden_after_prefix(self.decoder, ids, shared, frozen) if start
+        hidden = (hidden_after_prefix(self.decoder, ids, shared, frozen, opening) if start
                   else self.decoder(input_ids=ids).last_hidden_state)
         picked = hidden[batch["rows"].to(self.device), batch["cols"].to(self.device) - start]
         return labelled_cross_entropy(picked, self.head.weight, batch["targets"].to(self.device), scale=scale,
                                       softcap=self.softcap, row_weights=batch.get("weights"))
+
+    def plan(self, rows: list[Example]) -> Plan:
+        """One micro-batch in parts within the token budget; with two parts or more, the opening its rows
+        share is computed once for all of them."""
+        parts = within_token_budget(rows, self.cfg.micro_batch_tokens)
+        opening = rows[0].ids[:opening_length(rows)] if len(parts) > 1 else []
+        return Plan(opening, [collate(part, self.pad_id) for part in parts])
+
+    def backward(self, plan: Plan, scale: float) -> tuple[float, int]:
+        """Forward and backward of every part of `plan` (gradients accumulate); (loss, real tokens)."""
+        opening = self.opening(plan.opening) if plan.opening else None
+        total, tokens = 0.0, 0
+        for batch in plan.parts:
+            loss = self.loss_sum(batch, scale, opening=opening)
+            loss.backward()
+            total += float(loss.detach())
+            tokens += batch["tokens"]
+        if opening is not None:
+            opening.backward()
+        return total, tokens
+
+    def opening(self, ids: list[int]) -> SharedOpening | None:
+        """The opening `ids` computed once for the parts of a batch, or None where the cache cannot hold it
+        whole (the parts then compute it themselves)."""
+        tensor = torch.tensor([ids], device=self.device)
+        opening = SharedOpening(self.decoder, tensor, grad=self.cfg.prompt_gradients)
+        return opening if opening.usable else None
 
     @torch.no_grad()
     def evaluate(self) -> float | None:
@@ -290,17 +331,15 @@ class Trainer:
                 step_batches = batches[state.batch_in_epoch:state.batch_in_epoch + per_step]
                 mine = step_batches[self.dist.rank::self.dist.world]
                 started = time.perf_counter()
-                collated = [collate(group, self.pad_id) for b in mine
-                            for group in within_token_budget([self.examples[i] for i in b], cfg.micro_batch_tokens)]
-                local_labels = sum(len(b["targets"]) for b in collated)
+                plans = [self.plan([self.examples[i] for i in b]) for b in mine]
+                local_labels = sum(len(b["targets"]) for plan in plans for b in plan.parts)
                 # the loss is a mean over every labelled token of the step, across ranks and micro-batches
                 step_labels = self.dist.sum(float(local_labels))
                 loss_total, tokens = 0.0, 0
-                for batch in collated:
-                    loss = self.loss_sum(batch, scale=self.dist.world / step_labels)
-                    loss.backward()
-                    loss_total += float(loss.detach()) / self.dist.world
-                    tokens += batch["tokens"]
+                for plan in plans:
+                    loss, plan_tokens = self.backward(plan, scale=self.dist.world / step_labels)
+                    loss_total += loss / self.dist.world
+                    tokens += plan_tokens
                 for b in mine:
                     self.seen.extend(self.examples[i].index for i in b)
                 self.dist.all_reduce_mean([p.grad for p in self.params if p.grad is not None])

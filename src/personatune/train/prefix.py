@@ -46,16 +46,65 @@ def prefill(module, ids):
     return cache
 
 
-def hidden_after_prefix(decoder, ids, shared: int, frozen: int = 0):
+class SharedOpening:
+    """The opening of a batch computed once for all its parts (`train.micro_batch_tokens`).
+
+    Its keys and values are handed to each part as leaf tensors; each part's backward leaves its
+    gradients on them, and `backward()` then runs once through the opening with their sum: the
+    gradients of computing the opening inside every part, at the cost of computing it once.
+    """
+
+    def __init__(self, decoder, ids, grad: bool):
+        import torch
+
+        with torch.set_grad_enabled(grad):
+            cache = prefill(decoder, ids)
+        layers = getattr(cache, "layers", None)
+        self.decoder = decoder
+        self.length = ids.shape[1]
+        # Usable only where every layer keeps the whole opening (a sliding window shorter than it drops
+        # some), in a transformers version whose cache has layers.
+        self.usable = bool(layers) and all(layer.keys.shape[-2] == self.length for layer in layers)
+        self.kv = [(layer.keys, layer.values) for layer in layers] if self.usable else []
+        self.leaves = [(k.detach().requires_grad_(grad), v.detach().requires_grad_(grad)) for k, v in self.kv]
+
+    def cache(self, rows: int):
+        """A fresh cache holding the opening for `rows` rows (views of the leaves: no copies)."""
+        from transformers import DynamicCache
+
+        try:
+            cache = DynamicCache(config=self.decoder.config)
+        except TypeError:
+            cache = DynamicCache()
+        for index, (k, v) in enumerate(self.leaves):
+            cache.update(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1), index)
+        return cache
+
+    def backward(self) -> None:
+        import torch
+
+        pairs = [(out, leaf.grad) for kv, leaves in zip(self.kv, self.leaves) for out, leaf in zip(kv, leaves)
+                 if leaf.grad is not None and out.requires_grad]
+        if pairs:
+            torch.autograd.backward([out for out, _ in pairs], [grad for _, grad in pairs])
+        self.kv, self.leaves = [], []
+
+
+def hidden_after_prefix(decoder, ids, shared: int, frozen: int = 0, opening: SharedOpening | None = None):
     """Last hidden states of positions max(shared, frozen).. of every row of `ids` (B x T), the first
     `shared` tokens (the same in every row) computed once. The first `frozen` tokens (prompt tokens of
     every row: no position among them carries a label) are computed without gradients: the answer still
-    attends to their keys and values, but no gradient flows back into how the prompt was read."""
+    attends to their keys and values, but no gradient flows back into how the prompt was read.
+    `opening`: the first `shared` tokens already computed for the whole batch this part belongs to."""
     import torch
 
     start = max(shared, frozen)
     with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
-        if shared:
+        if opening is not None:
+            cache = opening.cache(ids.shape[0])
+            if start > shared:
+                decoder(input_ids=ids[:, shared:start], use_cache=True, **{cache_argument(decoder): cache})
+        elif shared:
             cache = prefill(decoder, ids[:1, :shared])
             cache.batch_repeat_interleave(ids.shape[0])
             if start > shared:
