@@ -74,7 +74,7 @@ def test_parts_give_the_loss_and_gradients_of_the_whole_batch(prompt_gradients):
     for part in parts:
         loss = trainer.loss_sum(collate(part, 0), 1 / labels)
         loss.backward()
-        total += float(loss)
+        total += float(loss.detach())
     assert total == pytest.approx(float(whole), rel=1e-5)
     if not prompt_gradients:
         return
