@@ -22,7 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def one(workspace: Path, budget: int, batch_size: int) -> dict:
-
     from personatune import artifacts
     from personatune.device import pick_device
     from personatune.train.batches import encode_rows

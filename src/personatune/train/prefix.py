@@ -33,15 +33,20 @@ def cache_argument(module) -> str:
     return "cache" if "cache" in inspect.signature(type(module).forward).parameters else "past_key_values"
 
 
-def prefill(module, ids):
-    """Run `ids` (shape 1 x L) through `module` and return its key/value cache. Under no_grad or
-    inference mode for generation; with gradients in training."""
+def empty_cache(module):
+    """An empty key/value cache laid out for `module` (sliding-window layers where its config has them)."""
     from transformers import DynamicCache
 
     try:
-        cache = DynamicCache(config=module.config)
+        return DynamicCache(config=module.config)
     except TypeError:  # older transformers: no config argument
-        cache = DynamicCache()
+        return DynamicCache()
+
+
+def prefill(module, ids):
+    """Run `ids` (shape 1 x L) through `module` and return its key/value cache. Under no_grad or
+    inference mode for generation; with gradients in training."""
+    cache = empty_cache(module)
     module(input_ids=ids, use_cache=True, **{cache_argument(module): cache})
     return cache
 
@@ -70,12 +75,7 @@ class SharedOpening:
 
     def cache(self, rows: int):
         """A fresh cache holding the opening for `rows` rows (views of the leaves: no copies)."""
-        from transformers import DynamicCache
-
-        try:
-            cache = DynamicCache(config=self.decoder.config)
-        except TypeError:
-            cache = DynamicCache()
+        cache = empty_cache(self.decoder)
         for index, (k, v) in enumerate(self.leaves):
             cache.update(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1), index)
         return cache
