@@ -43,12 +43,14 @@ def copy_workspace(source: Path, target: Path) -> None:
             shutil.copy2(path, target / name)
 
 
-def latest_run(ws: Path) -> dict:
-    runs = sorted((ws / "runs").glob("*/run.json"))
-    finished = [json.loads(p.read_text()) for p in runs]
+def latest_run(ws: Path, rate: float | None) -> dict:
+    """WS's latest finished run, whose tokens/s the estimate uses; or `rate` where given."""
+    if rate:
+        return {"run_id": None, "tokens_per_s": rate}
+    finished = [json.loads(p.read_text()) for p in sorted((ws / "runs").glob("*/run.json"))]
     finished = [r for r in finished if r.get("status") == "finished" and r.get("tokens_per_s")]
     if not finished:
-        raise SystemExit(f"no finished training run in {ws}/runs: train once at the defaults first")
+        raise SystemExit(f"no finished training run in {ws}/runs: train once at the defaults first, or give --rate")
     return finished[-1]
 
 
@@ -99,7 +101,8 @@ def count_tokens(ws, settings, tokenizer) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workspace", required=True, type=Path)
-    parser.add_argument("--ratios", default="1,3,10,30")
+    parser.add_argument("--ratios", default="1,3,10,30", help="0: the workspace's own build settings")
+    parser.add_argument("--rate", type=float, default=None, help="tokens/s to estimate with (default: WS's latest run)")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "training_floor.json")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
@@ -112,7 +115,7 @@ def main() -> int:
     from personatune.train.runs import Settings as TrainSettings
     from personatune.workspace import Workspace
 
-    reference = latest_run(args.workspace)
+    reference = latest_run(args.workspace, args.rate)
     measured_rate = float(reference["tokens_per_s"])
     quick = json.loads((HERE / "results" / "eval_cycle.json").read_text())["steps"]["quick_tuned"]["minutes"]
     gflops = matmul_gflops()
