@@ -10,6 +10,7 @@ import yaml
 
 from personatune import artifacts
 from personatune.errors import UserError
+from personatune.registry import DEFAULT_BASE, materialize
 from personatune.train import replay
 from personatune.train.runs import Settings, train
 
@@ -51,6 +52,28 @@ def test_rows_need_the_datasets_system_prompt():
     assert replay.replay_rows("unused.jsonl", None, None, "m", [served], 0, 0) == []
 
 
+def test_the_default_models_answers_ship_with_the_package_and_no_model_is_needed(tmp_path):
+    shipped = replay.shipped_answers()
+    keys = [replay.cache_key(DEFAULT_BASE, p["prompt"]) for p in replay.load_prompts()]
+    assert set(keys) <= set(shipped)  # every prompt, whatever the seed and N choose
+    assert sum(bool(shipped[k]) for k in keys) >= 100  # most answers end within MAX_NEW_TOKENS
+    system = {"messages": [{"role": "system", "content": "You are Ada."}], "metadata": {}}
+    cache, lines = tmp_path / "replay.jsonl", []
+    rows = replay.replay_rows(cache, None, None, DEFAULT_BASE, [system], 200, 0, log=lines.append)
+    assert not any("general prompts" in line for line in lines)  # no model asked (there is none here)
+    assert len(rows) == sum(bool(shipped[replay.cache_key(DEFAULT_BASE, r["messages"][1]["content"])]) for r in rows)
+    assert 100 <= len(rows) <= 200 and not cache.exists()  # nothing generated, nothing written
+    assert all(r["messages"][2]["content"] == shipped[replay.cache_key(DEFAULT_BASE, r["messages"][1]["content"])]
+               for r in rows)
+    # a workspace's own answer wins over the package's (a cache made before the answers shipped)
+    first = replay.cache_key(DEFAULT_BASE, rows[0]["messages"][1]["content"])
+    artifacts.KeyedLog(cache).put_many([(first, "mine")])
+    again = replay.replay_rows(cache, None, None, DEFAULT_BASE, [system], 200, 0, log=lines.append)
+    assert again[0]["messages"][2]["content"] == "mine"
+    # another model finds none of them
+    assert not set(replay.cache_key("another-model", p["prompt"]) for p in replay.load_prompts()) & set(shipped)
+
+
 class FakeDist:
     def __init__(self, main: bool, sent: list[dict] | None = None):
         self.main, self.sent = main, sent
@@ -74,7 +97,9 @@ def test_a_resumed_run_reads_its_own_rows_and_other_processes_receive_the_first_
 @pytest.mark.integration
 def test_the_base_model_answers_once_and_training_records_the_rows(example_built):
     ws, _ = example_built
-    tiny = dict(max_steps=1, batch_size=4, max_length=192, eval_every=0, save_every=0, warmup_steps=0, seed=3)
+    # the default model's answers ship with the package: the same weights as a local folder have none
+    tiny = dict(max_steps=1, batch_size=4, max_length=192, eval_every=0, save_every=0, warmup_steps=0, seed=3,
+                base_model=str(materialize(DEFAULT_BASE)))
     lines = []
     run_dir = train(ws, Settings(**tiny, replay=5), log=lines.append, progress=False)
     trained = artifacts.read_json(run_dir / "run.json")["replay_rows"]
@@ -85,7 +110,7 @@ def test_the_base_model_answers_once_and_training_records_the_rows(example_built
     assert any("answers 5 general prompts" in line for line in lines)
 
     system = replay.system_prompt(artifacts.read_jsonl(ws.stage_dir("dataset") / "messages" / "train.jsonl"))
-    rows = replay.replay_rows(ws.root / "cache" / "replay.jsonl", None, None, ws.base_model,
+    rows = replay.replay_rows(ws.root / "cache" / "replay.jsonl", None, None, tiny["base_model"],
                               [{"messages": [{"role": "system", "content": system}], "metadata": {}}], 5, 3)
     assert len(rows) == trained  # all from the cache: no model was needed
     assert all(r["messages"][0]["content"] == system and r["metadata"]["label"] == "replay" for r in rows)

@@ -113,3 +113,21 @@ def test_an_opening_computed_once_for_all_parts_gives_the_gradients_of_each_part
     assert got.keys() == expected.keys()
     for name, grad in got.items():
         assert torch.allclose(grad, expected[name], atol=1e-6, rtol=1e-4), name
+
+
+def test_an_opening_longer_than_a_sliding_window_is_not_computed_once_for_nothing(monkeypatch):
+    from types import SimpleNamespace
+
+    from personatune.train import prefix
+
+    gemma = SimpleNamespace(sliding_window=16, layer_types=["sliding_attention", "full_attention"])
+    assert not prefix.holds_whole(gemma, 40) and prefix.holds_whole(gemma, 16)
+    assert prefix.holds_whole(SimpleNamespace(sliding_window=16, layer_types=["full_attention"]), 40)
+    assert prefix.holds_whole(SimpleNamespace(sliding_window=16, use_sliding_window=False), 40)  # Qwen2's switch
+    assert prefix.holds_whole(tiny_trainer().decoder.config, 10_000)  # Llama: no window
+
+    def never(*_):
+        raise AssertionError("the opening was computed although no part can use it")
+    monkeypatch.setattr(prefix, "prefill", never)
+    opening = prefix.SharedOpening(SimpleNamespace(config=gemma), torch.zeros(1, 40, dtype=torch.long), grad=True)
+    assert not opening.usable and opening.leaves == []

@@ -51,6 +51,16 @@ def prefill(module, ids):
     return cache
 
 
+def holds_whole(config, length: int) -> bool:
+    """Whether every layer's key/value cache keeps `length` tokens: not where some layers attend through a
+    sliding window shorter than that (Gemma 3's local layers, Mistral-style models)."""
+    window = getattr(config, "sliding_window", None)
+    if not window or getattr(config, "use_sliding_window", True) is False:
+        return True
+    types = getattr(config, "layer_types", None)
+    return (types is not None and "sliding_attention" not in types) or length <= window
+
+
 class SharedOpening:
     """The opening of a batch computed once for all its parts (`train.micro_batch_tokens`).
 
@@ -62,13 +72,16 @@ class SharedOpening:
     def __init__(self, decoder, ids, grad: bool):
         import torch
 
+        self.decoder = decoder
+        self.length = ids.shape[1]
+        self.kv, self.leaves, self.usable = [], [], False
+        if not holds_whole(getattr(decoder, "config", None), self.length):
+            return  # a window shorter than the opening: each part computes it, and nothing is computed twice
         with torch.set_grad_enabled(grad):
             cache = prefill(decoder, ids)
         layers = getattr(cache, "layers", None)
-        self.decoder = decoder
-        self.length = ids.shape[1]
-        # Usable only where every layer keeps the whole opening (a sliding window shorter than it drops
-        # some), in a transformers version whose cache has layers.
+        # Usable only where every layer keeps the whole opening, in a transformers version whose cache has
+        # layers.
         self.usable = bool(layers) and all(layer.keys.shape[-2] == self.length for layer in layers)
         self.kv = [(layer.keys, layer.values) for layer in layers] if self.usable else []
         self.leaves = [(k.detach().requires_grad_(grad), v.detach().requires_grad_(grad)) for k, v in self.kv]

@@ -9,15 +9,19 @@ own system prompt ("You are {name}."): being the person does not mean talking ab
 every answer. The base model answers as it is, under its own default system prompt (SmolLM2's template
 adds one); an answer that does not end within MAX_NEW_TOKENS (a tiny model looping, a pretrained one
 running on into invented turns) is left out, as is any text after an invented user turn.
-Answers are cached per base model in `DIR/cache/replay.jsonl`, so a second run (or a sweep point)
-generates nothing; each run keeps the rows it trained on in `runs/<id>/replay.jsonl`, and a resumed
-run reads them from there.
+The default base model's answers ship with the package (`replay_answers.json`, written by
+`tools/ship_replay_answers.py` with these same settings), so a new workspace generates nothing; another
+base model answers once per workspace, cached in `DIR/cache/replay.jsonl`, so a second run (or a sweep
+point) generates nothing. Each run keeps the rows it trained on in `runs/<id>/replay.jsonl`, and a
+resumed run reads them from there.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import random
+from functools import lru_cache
 from importlib import resources
 
 from personatune import artifacts
@@ -27,6 +31,7 @@ from personatune.train.batches import USER_HEADER
 
 MAX_NEW_TOKENS = 160
 BATCH = 16
+SHIPPED = "replay_answers.json"
 
 
 def load_prompts() -> list[dict]:
@@ -48,6 +53,14 @@ def system_prompt(rows: list[dict]) -> str | None:
 
 def cache_key(base_model: str, prompt: str) -> str:
     return hashlib.sha256(f"{base_model}|{MAX_NEW_TOKENS}|{prompt}".encode()).hexdigest()[:24]
+
+
+@lru_cache(maxsize=1)
+def shipped_answers() -> dict[str, str | None]:
+    """The answers that ship with the package, by `cache_key` (the key names the base model, so another
+    model finds none of them)."""
+    path = resources.files("personatune.train").joinpath(SHIPPED)
+    return json.loads(path.read_text(encoding="utf-8"))["answers"] if path.is_file() else {}
 
 
 def answer(model, tokenizer, conversations: list[list[dict]]) -> list[str | None]:
@@ -101,8 +114,8 @@ def rows_for_run(run_dir, cache_path, model, tokenizer, base_model: str, train_r
 
 def replay_rows(cache_path, model, tokenizer, base_model: str, train_rows: list[dict], n: int, seed: int,
                 log=print) -> list[dict]:
-    """N replay rows (a seeded choice of the prompts; all of them when N is larger), answers from the cache
-    or generated now; a prompt whose answer did not end is left out."""
+    """N replay rows (a seeded choice of the prompts; all of them when N is larger), answers from the
+    workspace's cache, else the package's, else generated now; a prompt whose answer did not end is left out."""
     if n <= 0:
         return []
     system = system_prompt(train_rows)
@@ -111,8 +124,9 @@ def replay_rows(cache_path, model, tokenizer, base_model: str, train_rows: list[
                         "rebuild the dataset (`personatune build DIR`) or set train.replay: 0")
     prompts = load_prompts()
     chosen = random.Random(seed).sample(prompts, min(n, len(prompts)))
-    cache = KeyedLog(cache_path)
-    missing = [p for p in chosen if cache_key(base_model, p["prompt"]) not in cache]
+    cache, shipped = KeyedLog(cache_path), shipped_answers()
+    missing = [p for p in chosen if cache_key(base_model, p["prompt"]) not in cache
+               and cache_key(base_model, p["prompt"]) not in shipped]
     if missing:
         log(f"replay: the base model answers {len(missing)} general prompts (once per base model; cached in "
             f"{cache_path})")
@@ -123,7 +137,8 @@ def replay_rows(cache_path, model, tokenizer, base_model: str, train_rows: list[
             log(f"  {start + len(part)}/{len(missing)} answered")
     rows = []
     for p in chosen:
-        reply = cache[cache_key(base_model, p["prompt"])]
+        key = cache_key(base_model, p["prompt"])
+        reply = cache[key] if key in cache else shipped[key]
         if reply:
             rows.append({"messages": [{"role": "system", "content": system}, {"role": "user", "content": p["prompt"]},
                                       {"role": "assistant", "content": reply}],
