@@ -7,7 +7,9 @@ A synthetic creator archive (bench/synth_archive.py: captions in four formats an
 is written to a temporary folder, a workspace is made for it with `build.budget_tokens` set, and
 the clock runs over: the data pipeline (ingest .. dataset), training at the default settings, and a
 quick eval of the tuned model (`eval --quick --variants tuned`, identity recall on the probes the
-eval derives from held-out persona segments, with its interval). Target: raw files -> trained
+eval derives from held-out persona segments, with its interval). It trains the measurement split
+(`train.persona_held_out: true`): the run `train` makes by default learns every persona segment, the
+held-out ones too, and eval leaves out a probe asked word for word in training. Target: raw files -> trained
 adapter <= 30 minutes on 2 cores. `--no-budget` measures the same archive without a budget (about
 an hour of training per epoch on 2 cores). `--resume` continues an interrupted run in `--keep DIR`
 (same archive, same dataset); its training minutes are then the run's tokens at the tokens/s of the
@@ -66,7 +68,7 @@ def main() -> int:
     run_pipeline(ws, log=print)
     times["pipeline"] = time.perf_counter() - started
     t0 = time.perf_counter()
-    run_dir = train(ws, TrainSettings(), log=print)
+    run_dir = train(ws, TrainSettings(persona_held_out=True), log=print)
     times["train"] = time.perf_counter() - t0
     times["raw_to_adapter"] = time.perf_counter() - started
     finish(ws, run_dir, times, args)
@@ -85,7 +87,7 @@ def resume(top: Path, args) -> int:
     # the resumed part: the steps after the run's last checkpoint (metrics after it are written again)
     start = max((int(p.name.split("-")[1]) for p in (runs[-1] / "checkpoints").glob("step-*")), default=0)
     t0 = time.perf_counter()
-    run_dir = train(ws, TrainSettings(), resume="latest", log=print)
+    run_dir = train(ws, TrainSettings(persona_held_out=True), resume="latest", log=print)
     seconds = time.perf_counter() - t0
     rows = [r for r in artifacts.read_jsonl(run_dir / "metrics.jsonl") if r.get("step", 0) >= start and "tokens" in r]
     rate = (rows[-1]["tokens"] - rows[0]["tokens"]) / sum(r["step_seconds"] for r in rows[1:])

@@ -213,7 +213,7 @@ def test_two_processes_under_torchrun_see_disjoint_data(example_built, tmp_path)
     cmd = [str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc_per_node", "2",
            "-m", "personatune.cli", "train", str(ws.root), "--max-steps", "2", "--batch-size", "2",
            "--max-length", "160", "--eval-every", "0", "--save-every", "0", "--no-progress",
-           "--replay", "2"]  # the first process answers the replay prompts and sends the rows to the second
+           "--replay", "2"]  # the first process makes the replay rows and sends them to the second
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     from personatune.train.runs import find_run
