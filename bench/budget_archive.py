@@ -10,8 +10,8 @@ quick eval of the tuned model (`eval --quick --variants tuned`, identity recall 
 eval derives from held-out persona segments, with its interval). It trains the measurement split
 (`train.persona_held_out: true`): the run `train` makes by default learns every persona segment, the
 held-out ones too, and eval leaves out a probe asked word for word in training. Target: raw files -> trained
-adapter <= 30 minutes on 2 cores. `--no-budget` measures the same archive without a budget (about
-an hour of training per epoch on 2 cores). `--resume` continues an interrupted run in `--keep DIR`
+adapter <= 30 minutes on 2 cores. `--no-budget` measures the same archive without a budget (with
+today's question writer the budget does not bind on this archive: docs/benchmarks.md). `--resume` continues an interrupted run in `--keep DIR`
 (same archive, same dataset); its training minutes are then the run's tokens at the tokens/s of the
 steps trained in this call. Results: bench/results/budget_archive[-nobudget].json.
 """

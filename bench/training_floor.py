@@ -65,6 +65,7 @@ def count_tokens(ws, settings, tokenizer) -> dict:
         encode_rows,
         length_grouped_batches,
         opening_length,
+        step_count,
         what_is_trained,
         within_token_budget,
     )
@@ -78,7 +79,7 @@ def count_tokens(ws, settings, tokenizer) -> dict:
                            rows, settings.replay, settings.seed, log=lambda _: None) if settings.replay else []
     extra, _ = encode_rows(tokenizer, replayed, settings.max_length, settings.overflow, "replay rows")
     examples += [Example(e.ids, e.prompt_len, len(rows) + e.index) for e in extra]
-    steps = settings.max_steps or max(1, int(settings.epochs * len(examples) / settings.batch_size))
+    steps = step_count(settings, len(examples))
     counted = computed = labelled = 0
     step = epoch = position = 0
     while step < steps:  # the loop's own walk over epochs (grad_accum 1, one process)

@@ -35,25 +35,20 @@ def main() -> int:
     parser.add_argument("--from-cache", type=Path, default=None, help="a workspace's cache/replay.jsonl to reuse")
     args = parser.parse_args()
     prompts = replay.load_prompts()
+    keys = {p["id"]: replay.cache_key(args.model, p["prompt"]) for p in prompts}
     known = KeyedLog(args.from_cache) if args.from_cache else {}
-    answers = {}
-    for p in prompts:
-        key = replay.cache_key(args.model, p["prompt"])
-        if key in known:
-            answers[key] = known[key]
-    missing = [p for p in prompts if replay.cache_key(args.model, p["prompt"]) not in answers]
+    answers = {keys[p["id"]]: known[keys[p["id"]]] for p in prompts if keys[p["id"]] in known}
+    missing = [p for p in prompts if keys[p["id"]] not in answers]
     print(f"{len(prompts)} prompts: {len(answers)} from the cache, {len(missing)} to answer")
     if missing:
         model, tokenizer = load_model(args.model)
         started = time.perf_counter()
         for start in range(0, len(missing), replay.BATCH):
             part = missing[start:start + replay.BATCH]
-            for p, text in zip(part, replay.answer(model, tokenizer, [[{"role": "user", "content": p["prompt"]}]
-                                                                       for p in part])):
-                answers[replay.cache_key(args.model, p["prompt"])] = text
+            texts = replay.answer(model, tokenizer, [[{"role": "user", "content": p["prompt"]}] for p in part])
+            answers.update((keys[p["id"]], text) for p, text in zip(part, texts))
             print(f"  {start + len(part)}/{len(missing)} answered ({time.perf_counter() - started:.0f} s)")
-    ordered = {replay.cache_key(args.model, p["prompt"]): answers[replay.cache_key(args.model, p["prompt"])]
-               for p in prompts}
+    ordered = {keys[p["id"]]: answers[keys[p["id"]]] for p in prompts}
     record = {"base_model": args.model, "max_new_tokens": replay.MAX_NEW_TOKENS,
               "ended": sum(a is not None for a in ordered.values()), "answers": ordered}
     write_text(OUT, json.dumps(record, indent=0, ensure_ascii=False) + "\n")

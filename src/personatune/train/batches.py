@@ -121,6 +121,13 @@ def encode_rows(tokenizer, rows: list[dict], max_length: int, overflow: str, whe
     return out, report
 
 
+def step_count(settings, examples: int, processes: int = 1) -> int:
+    """Optimizer steps of a run (`train.Settings`): `max_steps`, else `epochs` over `examples` rows at the
+    step's batch (batch_size x grad_accum x processes)."""
+    per_step = settings.batch_size * settings.grad_accum * processes
+    return settings.max_steps or max(1, int(settings.epochs * examples / per_step))
+
+
 def length_grouped_batches(examples: list[Example], batch_size: int, seed: int, epoch: int,
                            window: int = 64) -> list[list[int]]:
     """Indices into `examples`, batched by similar length, in an order fixed by (seed, epoch)."""

@@ -125,19 +125,19 @@ def replay_rows(cache_path, model, tokenizer, base_model: str, train_rows: list[
     prompts = load_prompts()
     chosen = random.Random(seed).sample(prompts, min(n, len(prompts)))
     cache, shipped = KeyedLog(cache_path), shipped_answers()
-    missing = [p for p in chosen if cache_key(base_model, p["prompt"]) not in cache
-               and cache_key(base_model, p["prompt"]) not in shipped]
+    keys = {p["id"]: cache_key(base_model, p["prompt"]) for p in chosen}
+    missing = [p for p in chosen if keys[p["id"]] not in cache and keys[p["id"]] not in shipped]
     if missing:
         log(f"replay: the base model answers {len(missing)} general prompts (once per base model; cached in "
             f"{cache_path})")
         for start in range(0, len(missing), BATCH * 4):
             part = missing[start:start + BATCH * 4]
             answers = answer(model, tokenizer, [[{"role": "user", "content": p["prompt"]}] for p in part])
-            cache.put_many((cache_key(base_model, p["prompt"]), a) for p, a in zip(part, answers))
+            cache.put_many((keys[p["id"]], a) for p, a in zip(part, answers))
             log(f"  {start + len(part)}/{len(missing)} answered")
     rows = []
     for p in chosen:
-        key = cache_key(base_model, p["prompt"])
+        key = keys[p["id"]]
         reply = cache[key] if key in cache else shipped[key]
         if reply:
             rows.append({"messages": [{"role": "system", "content": system}, {"role": "user", "content": p["prompt"]},

@@ -229,6 +229,7 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
     import torch
 
     from personatune.device import pick_device
+    from personatune.train import batches
     from personatune.train.batches import Example, encode_rows, validation_sample, what_is_trained
     from personatune.train.loop import (
         Dist,
@@ -278,8 +279,7 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
                             settings, bool(resume), dist, log)
     extra, _ = encode_rows(tokenizer, replayed, settings.max_length, settings.overflow, "replay rows")
     examples += [Example(e.ids, e.prompt_len, len(train_rows) + e.index) for e in extra]
-    per_step = settings.batch_size * settings.grad_accum * dist.world
-    total_steps = settings.max_steps or max(1, int(settings.epochs * len(examples) / per_step))
+    total_steps = batches.step_count(settings, len(examples), dist.world)
     cfg = LoopConfig(learning_rate=settings.learning_rate, warmup_steps=min(settings.warmup_steps, total_steps // 2),
                      schedule=settings.schedule, total_steps=total_steps, batch_size=settings.batch_size,
                      grad_accum=settings.grad_accum, seed=settings.seed, eval_every=settings.eval_every,
