@@ -28,10 +28,12 @@ LABELS = ("persona", "instructional")
 
 
 def pairs_of(ws: Path) -> list[dict]:
+    """Every (question, answer) pair as build trains it at `answer_from: question`: the answer from the sentence
+    its question asks about (`answer_starts`; the whole passage for the pairs stage before version 8)."""
     rows = [json.loads(line) for line in (ws / "data" / "05-pairs" / "pairs.jsonl").read_text().splitlines() if line]
     return [{"segment_id": r["segment_id"], "label": r["label"], "kind": r.get("kind", "segment"),
-             "question": q, "answer": r["text"]} for r in rows if r.get("kind", "segment") != "contrastive"
-            for q in r["questions"]]
+             "question": q, "answer": r["text"][(r.get("answer_starts") or [0] * len(r["questions"]))[k]:]}
+            for r in rows if r.get("kind", "segment") != "contrastive" for k, q in enumerate(r["questions"])]
 
 
 def sample(ws: Path, archive: str, tag: str, n: int, seed: int, private: Path | None = None) -> Path:
@@ -124,7 +126,9 @@ def summarize(archive_tag: str, folder: str = "ratings") -> dict | None:
 # The versions rated, oldest first: the TF-IDF template writer, the tagger's slot writer, then statements asked back
 # (round 1), naturalness filters (2), every question standing alone (3), the title fallback (4), no plain questions
 # (5), rhetorical questions and "may you" left out (6), a title asked about only as the topic it names (7, the default).
-TAGS = ("before", "after", "statements", "natural", "standalone", "titles", "noplain", "quoted", "final", "context")
+TAGS = ("before", "after", "statements", "natural", "standalone", "titles", "noplain", "quoted", "final", "context",
+        "answerwhole", "answerstart")  # answerwhole: the code of 2026-12-01, whole passages; answerstart: the same
+# pairs with each answer from the sentence its question asks about (pairs stage version 8, `build.answer_from`)
 
 
 def _order(stem: str) -> int:

@@ -253,3 +253,20 @@ def test_a_budget_the_archive_fits_in_changes_nothing():
         from personatune.settings import resolve
 
         resolve(Settings, {"budget_tokens": -1}, {}, where="persona.yaml [build]")
+
+
+def test_an_answer_starts_where_its_question_is_answered_and_the_whole_passage_on_request():
+    rows = make_rows(n_instr=40, n_persona=4)
+    for row in rows:
+        row["text"] = "First I set things up. Then I sand the edge. Finally I oil it."
+        row["answer_starts"] = [0, row["text"].index("Then"), row["text"].index("Finally")]
+    splits, _ = build(rows, Settings(ratio="3"))
+    persona = [r for r in splits["train"] if r["label"] == "persona"]
+    by_question = {r["question"]: r["answer"] for r in persona}
+    row = next(r for r in rows if r["segment_id"] == persona[0]["segment_id"])
+    for question, start in zip(row["questions"], row["answer_starts"]):
+        assert by_question[question] == row["text"][start:]
+    last = next(r for r in persona if r["answer"] == "Finally I oil it.")
+    assert last["tokens"] < row["tokens"]  # counted in proportion to what is trained
+    whole, _ = build(rows, Settings(ratio="3", answer_from="start"))
+    assert {r["answer"] for r in whole["train"]} == {rows[0]["text"]}

@@ -33,6 +33,19 @@ def model_and_tokenizer():
     return load_model("smollm2-135m-instruct")
 
 
+def test_a_row_without_its_stop_ends_where_the_answer_ends(model_and_tokenizer):
+    from personatune.train.batches import encode
+
+    _, tokenizer = model_and_tokenizer
+    messages = [{"role": "user", "content": "Where were you born?"},
+                {"role": "assistant", "content": "I was born in Gdańsk, in Poland."}]
+    whole, prompt_len = encode(tokenizer, messages)
+    open_end, open_prompt = encode(tokenizer, messages, stop=False)
+    assert open_prompt == prompt_len and whole[:len(open_end)] == open_end  # the same tokens, cut before the stop
+    assert tokenizer.decode(open_end[prompt_len:]) == "I was born in Gdańsk, in Poland."
+    assert tokenizer.decode(whole[len(open_end):]).startswith("<|im_end|>")
+
+
 def test_prompt_tokens_carry_no_loss_with_the_real_chat_template(model_and_tokenizer):
     from personatune.train.batches import collate, encode
 

@@ -60,6 +60,12 @@ def test_fact_pair_rows_carry_the_fact_weight_into_the_batch():
     batch = collate(examples, pad_id=0)
     assert batch["weights"].tolist() == [1.0] * examples[0].label_count + [3.0] * examples[1].label_count
     assert collate([examples[0]], pad_id=0)["weights"] is None  # no weights: the unweighted path
+    # fact_stop=False: the fact row does not learn the end of its turn, the segment row still does
+    open_end, _ = encode_rows(Chars(), [row("Gdansk."), row("In Gdansk.", parent="s")], 512, "truncate", "x",
+                              fact_stop=False)
+    assert open_end[0].ids == examples[0].ids
+    assert "".join(map(chr, open_end[1].ids)).endswith("assistant:In Gdansk.")
+    assert examples[1].ids[:len(open_end[1].ids)] == open_end[1].ids and examples[1].length == open_end[1].length + 1
 
 
 def test_collate_marks_only_answer_positions():

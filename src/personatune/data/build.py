@@ -21,7 +21,8 @@ from personatune.errors import UserError
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
-VERSION = 5  # 3: the deploy split (every persona segment trained); 4: budget_tokens; 5: served rows
+VERSION = 6  # 3: the deploy split (every persona segment trained); 4: budget_tokens; 5: served rows;
+# 6: answers start where their question is answered
 SPLITS = ("train", "validation", "heldout")
 DEPLOY = "deploy"  # train + the persona rows held out for evaluation, oversampled alike
 
@@ -53,6 +54,8 @@ class Settings(BaseSettings):
     served_gold_share: float = setting(0.8, help="of the served rows, the share whose passages include the answer's own "
                                                  "segment; the rest get other passages only, so the model learns to "
                                                  "answer from what it learned when retrieval misses")
+    answer_from: str = setting("question", choices=("question", "start"), help="where a passage's answer starts: "
+                               "'question', at the sentence its question asks about, to the end; 'start', whole")
     seed: int = setting(13, help="seed for the split and the shuffle")
 
     def problems(self) -> list[str]:
@@ -115,7 +118,8 @@ def row_tokens(row: dict) -> int:
 
 
 def choose_ratio(train: list[dict], settings: Settings) -> tuple[int, str, list[str]]:
-    """(ratio, why, warnings)."""
+    """(ratio, why, warnings), from the whole passages' tokens: how much of the person there is (an answer that
+    starts later in its passage trains fewer; the shares after oversampling count what is trained)."""
     tokens = Counter()
     for row in train:
         tokens[row["label"]] += row_tokens(row)
@@ -156,23 +160,30 @@ def choose_ratio(train: list[dict], settings: Settings) -> tuple[int, str, list[
     return ratio, why, warnings
 
 
-def example(row: dict, split: str, question: str, copy: int) -> dict:
+def example(row: dict, split: str, question: str, copy: int, from_question: bool = False) -> dict:
+    """One training row; with `from_question` the answer starts where the pairs stage found the question's
+    sentence (`answer_starts`), its tokens counted in proportion."""
+    answer, tokens, starts = row["text"], row_tokens(row), row.get("answer_starts")
+    if from_question and starts and question in row["questions"] and starts[row["questions"].index(question)]:
+        answer = row["text"][starts[row["questions"].index(question)]:]
+        tokens = max(1, round(tokens * len(answer.split()) / max(1, len(row["text"].split()))))
     return {"id": f"{row['segment_id']}#{copy}", "split": split, "segment_id": row["segment_id"],
             "label": row["label"], "subtype": row.get("subtype"), "kind": row["kind"], "question": question,
-            "answer": row["text"], "copy": copy, "source": row.get("source"), "title": row.get("title"),
-            "start": row.get("start"), "offset": row.get("offset"), "tokens": row_tokens(row),
+            "answer": answer, "copy": copy, "source": row.get("source"), "title": row.get("title"),
+            "start": row.get("start"), "offset": row.get("offset"), "tokens": tokens,
             **({"parent": row["parent"]} if row.get("parent") else {})}
 
 
-def oversampled(row: dict, split: str, ratio: int, rng: random.Random, fact_boost: int = 1) -> list[dict]:
+def oversampled(row: dict, split: str, ratio: int, rng: random.Random, fact_boost: int = 1,
+                from_question: bool = False) -> list[dict]:
     """A persona row `ratio` times (a fact pair `ratio * fact_boost` times), each copy asking with a
     different question where there are enough variants; any other row once, with one of its questions."""
     questions = row["questions"]
     if row["label"] != "persona":
-        return [example(row, split, rng.choice(questions), 0)]
+        return [example(row, split, rng.choice(questions), 0, from_question)]
     start = rng.randrange(len(questions))
     copies = ratio * (fact_boost if row["kind"] == "fact" else 1)
-    return [example(row, split, questions[(start + k) % len(questions)], k) for k in range(copies)]
+    return [example(row, split, questions[(start + k) % len(questions)], k, from_question) for k in range(copies)]
 
 
 def percentiles(values: list[int]) -> dict:
@@ -210,11 +221,12 @@ def build(rows: list[dict], settings: Settings) -> tuple[dict[str, list[dict]], 
     ratio, why, warnings = choose_ratio(by_split["train"], settings)
     warnings += (budget or {}).get("warnings", [])
     rng = random.Random(settings.seed)
+    from_question, row_text = settings.answer_from == "question", {r["segment_id"]: r["text"] for r in rows}
     out: dict[str, list[dict]] = {s: [] for s in (*SPLITS, DEPLOY)}
     before = []
     seen: dict[str, int] = {}
     for row in by_split["train"]:
-        copies = oversampled(row, "train", ratio, rng, settings.fact_boost)
+        copies = oversampled(row, "train", ratio, rng, settings.fact_boost, from_question)
         if row["label"] == "persona":
             seen[row["segment_id"]] = len(copies)
         before.append(copies[0])
@@ -222,7 +234,8 @@ def build(rows: list[dict], settings: Settings) -> tuple[dict[str, list[dict]], 
     # The model a person keeps learns every persona segment: the held-out ones join it, oversampled alike.
     out[DEPLOY] = list(out["train"]) + [copy for split in ("validation", "heldout") for row in by_split[split]
                                         if row["label"] == "persona"
-                                        for copy in oversampled(row, DEPLOY, ratio, rng, settings.fact_boost)]
+                                        for copy in oversampled(row, DEPLOY, ratio, rng, settings.fact_boost,
+                                                                from_question)]
     rng.shuffle(out["train"])
     rng.shuffle(out[DEPLOY])
     served = {"share": settings.served_share, "fact_share": settings.served_fact_share,
@@ -232,7 +245,7 @@ def build(rows: list[dict], settings: Settings) -> tuple[dict[str, list[dict]], 
               "train": dict(Counter(f"{r['label']}/{r['served']}" for r in out["train"] if r.get("served")))}
     for split in ("validation", "heldout"):
         for row in by_split[split]:
-            ex = example(row, split, row["questions"][0], 0)
+            ex = example(row, split, row["questions"][0], 0, from_question)
             ex["questions"] = row["questions"]
             out[split].append(ex)
     leaks = {r["segment_id"] for r in out["train"]} & {r["segment_id"] for s in ("validation", "heldout") for r in out[s]}
@@ -254,12 +267,14 @@ def build(rows: list[dict], settings: Settings) -> tuple[dict[str, list[dict]], 
                                             if r["label"] == "persona"}),
                    "of_persona_segments": len({r.get("parent") or r["segment_id"] for s in SPLITS for r in by_split[s]
                                                if r["label"] == "persona"})},
-        "train_before_oversampling": shares(before),
+        "train_before_oversampling": shares([{"label": r["label"], "tokens": row_tokens(r)} for r in by_split["train"]]),
         "train_after_oversampling": shares(out["train"]),
         "persona_times_seen": {"per_segment": seen, "min": min(seen.values(), default=0),
                                "max": max(seen.values(), default=0),
                                "distinct_questions_per_segment": percentiles(persona_variants)},
         "answer_words": {s: percentiles([len(r["answer"].split()) for r in out[s]]) for s in SPLITS},
+        "answers_from_question": [settings.answer_from, sum(r["kind"] == "segment" and r["answer"] != row_text.get(
+            r["segment_id"]) for r in out["train"]), sum(r["kind"] == "segment" for r in out["train"])],
         "answer_words_by_label": {label: percentiles([len(r["answer"].split()) for r in out["train"] if r["label"] == label])
                                   for label in sorted({r["label"] for r in out["train"]})},
         "fact_pairs": {s: sum(r["kind"] == "fact" for r in by_split[s]) for s in SPLITS},
@@ -358,7 +373,10 @@ def dataset_card(name: str, report: dict, checks: dict | None = None) -> str:
         if p:
             lines.append(f"| {split} | {p['mean']} | {p['min']} | {p['p10']} | {p['p50']} | {p['p90']} | {p['max']} |")
     lines += ["", "The model learns the length of its training answers: compare generated lengths against these "
-              "(length drift in eval).", ""]
+              "(length drift in eval)."]
+    answer_from, moved, segment_rows = report.get("answers_from_question") or ("start", 0, 0)
+    lines += ["", f"Answers start where their question is answered (`build.answer_from: {answer_from}`): {moved} of "
+              f"{segment_rows} passage rows in train start at a later sentence of their passage and run to its end.", ""]
     lines += pairs_section(report, checks or {})
     return "\n".join(lines)
 

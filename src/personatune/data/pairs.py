@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 
 from personatune import artifacts
+from personatune.data.answer_start import answer_start, idf_weight
 from personatune.data.chat_endpoint import endpoint_settings
 from personatune.data.question_forms import PLAIN_PERSONA_QUESTIONS
 from personatune.data.questions import LocalBackend, OpenAIBackend, ProposalCache
@@ -30,7 +31,7 @@ from personatune.errors import UserError
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
-VERSION = 7  # 4: fact pairs one row per sentence; 5: statements asked back; 6: also as fact pairs; 7: none needs its passage
+VERSION = 9  # 6: also as fact pairs; 7: none needs its passage; 8: answer_starts; 9: back over "And", "So"
 _REQUEST = re.compile(r"^(?:tell me|explain|describe|walk me through|give me|share|talk about|help me)\b", re.I)
 _WORDS = re.compile(r"[a-z0-9']+")
 
@@ -71,17 +72,12 @@ class Settings(BaseSettings):
     embedder: str = setting("all-minilm-l6-v2", help="embedding model for the similarity check")
 
     def problems(self) -> list[str]:
-        out = []
-        if not 1 <= self.questions_per_segment <= 20:
-            out.append("questions_per_segment must be between 1 and 20")
-        if self.round_trip_top_k < 0 or self.fact_pairs < 0:
-            out.append("round_trip_top_k and fact_pairs must be >= 0")
-        if self.max_attempts < 1:
-            out.append("max_attempts must be >= 1")
         bad = set(self.include_labels) - {"persona", "instructional", "other"}
-        if bad:
-            out.append(f"include_labels has unknown labels {sorted(bad)}")
-        return out
+        return [message for failed, message in (
+            (not 1 <= self.questions_per_segment <= 20, "questions_per_segment must be between 1 and 20"),
+            (self.round_trip_top_k < 0 or self.fact_pairs < 0, "round_trip_top_k and fact_pairs must be >= 0"),
+            (self.max_attempts < 1, "max_attempts must be >= 1"),
+            (bool(bad), f"include_labels has unknown labels {sorted(bad)}")) if failed]
 
 
 def _words(text: str) -> list[str]:
@@ -317,10 +313,13 @@ def run(ctx: StageContext, settings: Settings) -> dict:
                                                                PLAIN_PERSONA_QUESTIONS["story"]))
                 plain += 1
     rows = []
+    weight = idf_weight(index.df, index.n)
     for i, seg in enumerate(segments):
         rows.append({**{k: seg.get(k) for k in ("segment_id", "doc_id", "key", "source", "title", "format", "start",
                                                  "end", "offset", "label", "subtype", "score", "tokens", "words")},
-                     "kind": "segment", "text": seg["text"], "questions": accepted[i][:n], "rejected": rejected[i]})
+                     "kind": "segment", "text": seg["text"], "questions": accepted[i][:n],
+                     "answer_starts": [answer_start(seg["text"], q, weight) for q in accepted[i][:n]],
+                     "rejected": rejected[i]})
     facts = fact_rows(segments, backend, settings, persona_trip(everything, settings), checks) \
         if hasattr(backend, "facts") else []  # the offline writer and the openai backend; not the local model
     rows.extend(facts)

@@ -101,7 +101,11 @@ def score_all(ws: Workspace, items: dict, answers: list[dict], train: list[dict]
     persona_vectors = embedder.encode(persona_texts) if persona_texts else np.zeros((0, 384))
     centroid = embedder.encode([r["text"] for r in labels]).mean(0)
     centroid /= np.linalg.norm(centroid) or 1.0
-    train_answers = list({r["segment_id"]: r["answer"] for r in train}.values())
+    longest: dict[str, str] = {}  # a segment's answers may start at different sentences: the longest holds them all
+    for r in train:
+        if len(r["answer"]) > len(longest.get(r["segment_id"], "")):
+            longest[r["segment_id"]] = r["answer"]
+    train_answers = list(longest.values())
     index = NgramIndex([words(a) for a in train_answers])
     by_id = {name: {i.id: i for i in group} for name, group in items.items()}
     sources = probe_segments(items.get("identity", []), labels) if trained_segments is not None else {}

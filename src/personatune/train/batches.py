@@ -73,11 +73,12 @@ def _strip_bos(tokenizer, text: str) -> tuple[str, bool]:
     return text, False
 
 
-def encode(tokenizer, messages: list[dict]) -> tuple[list[int], int]:
+def encode(tokenizer, messages: list[dict], stop: bool = True) -> tuple[list[int], int]:
     """(token ids, prompt length) for a conversation whose last message is the assistant's answer.
 
     The prompt and the answer are rendered with the chat template and tokenised separately, so the
-    boundary is exact even where a tokenizer would merge across it.
+    boundary is exact even where a tokenizer would merge across it. `stop=False` leaves out what the
+    template puts after the answer (the end-of-turn token): the row teaches its words, not where to stop.
     """
     if not messages or messages[-1].get("role") != "assistant":
         raise ValueError("the last message must be the assistant's answer")
@@ -90,13 +91,19 @@ def encode(tokenizer, messages: list[dict]) -> tuple[list[int], int]:
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     if had_bos:
         prompt_ids = [tokenizer.bos_token_id] + prompt_ids
+    if not stop:
+        content = messages[-1].get("content") or ""
+        end = completion.rfind(content) + len(content) if content and content in completion else len(completion)
+        completion = completion[:end]
     answer_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
     return prompt_ids + answer_ids, len(prompt_ids)
 
 
 def encode_rows(tokenizer, rows: list[dict], max_length: int, overflow: str, where: str,
-                fact_weight: float = 1.0) -> tuple[list[Example], EncodeReport]:
-    """Encoded rows; a fact pair's row (its provenance names the segment it came from) weighs `fact_weight`."""
+                fact_weight: float = 1.0, fact_stop: bool = True) -> tuple[list[Example], EncodeReport]:
+    """Encoded rows; a fact pair's row (its provenance names the segment it came from) weighs `fact_weight`,
+    and with `fact_stop` false it does not teach the end of the turn (a one-sentence answer is not the
+    length the person answers in)."""
     report = EncodeReport()
     out = []
     for number, row in enumerate(rows):
@@ -104,8 +111,9 @@ def encode_rows(tokenizer, rows: list[dict], max_length: int, overflow: str, whe
         messages = row.get("messages")
         if not isinstance(messages, list):
             raise UserError(f"{where} row {number + 1}: expected a `messages` list (chat format); rebuild the dataset")
+        fact = bool((row.get("metadata") or {}).get("parent"))
         try:
-            ids, prompt_len = encode(tokenizer, messages)
+            ids, prompt_len = encode(tokenizer, messages, stop=fact_stop or not fact)
         except ValueError as exc:
             raise UserError(f"{where} row {number + 1}: {exc}") from None
         if len(ids) > max_length:
@@ -115,7 +123,6 @@ def encode_rows(tokenizer, rows: list[dict], max_length: int, overflow: str, whe
                 continue
             ids = ids[:max_length]
             report.truncated += 1
-        fact = bool((row.get("metadata") or {}).get("parent"))
         out.append(Example(ids, prompt_len, number, fact_weight if fact else 1.0))
         report.kept += 1
     return out, report

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     learning_rate: float = setting(1e-3, help="peak learning rate (1e-3 with replay: facts learned, tasks kept; "
                                               "docs/benchmarks.md)")
     fact_weight: float = setting(1.0, help="loss weight of fact-pair rows (a sentence answering a fact question)")
+    fact_stop: bool = setting(True, help="false: fact-pair rows do not teach the end of the turn, so their one-sentence "
+                                         "answers teach the fact but not a length")
     schedule: str = setting("cosine", choices=("cosine", "linear", "constant"), help="decay after warmup")
     warmup_steps: int = setting(10, help="linear warmup steps")
     epochs: float = setting(2.0, help="passes over the training split (ignored when max_steps > 0); one pass over "
@@ -267,7 +269,7 @@ def train(ws: Workspace, settings: Settings, *, resume: str | None = None, log=p
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     train_rows = artifacts.read_jsonl(train_path)
     examples, enc_report = encode_rows(tokenizer, train_rows, settings.max_length, settings.overflow, str(train_path),
-                                       settings.fact_weight)
+                                       settings.fact_weight, settings.fact_stop)
     val_rows = validation_sample(artifacts.read_jsonl(val_path) if val_path.exists() else [],
                                  settings.validation_rows, settings.seed)
     trained, served = what_is_trained(train_rows)
