@@ -42,8 +42,8 @@ class Settings(BaseSettings):
     learning_rate: float = setting(1e-3, help="peak learning rate (1e-3 with replay: facts learned, tasks kept; "
                                               "docs/benchmarks.md)")
     fact_weight: float = setting(1.0, help="loss weight of fact-pair rows (a sentence answering a fact question)")
-    fact_stop: bool = setting(True, help="false: fact-pair rows do not teach the end of the turn, so their one-sentence "
-                                         "answers teach the fact but not a length")
+    fact_stop: bool = setting(False, help="true: fact-pair rows also teach the end of the turn (false, the default: "
+                                          "their one-sentence answers teach the fact, not a length; docs/benchmarks.md)")
     schedule: str = setting("cosine", choices=("cosine", "linear", "constant"), help="decay after warmup")
     warmup_steps: int = setting(10, help="linear warmup steps")
     epochs: float = setting(2.0, help="passes over the training split (ignored when max_steps > 0); one pass over "
