@@ -13,15 +13,12 @@ passage.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 
 from personatune.data.retrieval import terms
+from personatune.data.template_questions import SENTENCE_BREAK
 
-# Where one sentence ends and the next starts: a full stop, question or exclamation mark and a capital or a
-# digit after it, or a line break (the pairs stage's sentence rule, as offsets).
-_BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
 _LEADING = {"and", "but", "so", "then", "or", "because", "also", "plus"}
 _POINTING = {"it", "it's", "this", "that", "that's", "them", "those", "these", "there", "there's", "they", "he", "she",
              "which"}
@@ -30,8 +27,8 @@ MIN_SHARE = 0.5  # the best sentence holds at least this share of the question's
 
 
 def sentence_starts(text: str) -> list[int]:
-    """Character offsets where the text's sentences start (the first is 0)."""
-    return [0] + [m.end() for m in _BOUNDARY.finditer(text) if m.end() < len(text)]
+    """Character offsets where the text's sentences start (the first is 0), by the question writer's rule."""
+    return [0] + [m.end() for m in SENTENCE_BREAK.finditer(text) if m.end() < len(text)]
 
 
 def _stem(term: str) -> str:
@@ -64,8 +61,3 @@ def answer_start(text: str, question: str, weight: Callable[[str], float]) -> in
         if best and _carries_on(text[starts[best]:ends[best]]):
             best -= 1
     return starts[best]
-
-
-def idf_weight(document_frequency: Callable[[str], int], documents: int) -> Callable[[str], float]:
-    """A term's idf over `documents` texts (an unseen term weighs the most)."""
-    return lambda term: math.log(1 + (documents - document_frequency(term) + 0.5) / (document_frequency(term) + 0.5))

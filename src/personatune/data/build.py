@@ -163,10 +163,9 @@ def choose_ratio(train: list[dict], settings: Settings) -> tuple[int, str, list[
 def example(row: dict, split: str, question: str, copy: int, from_question: bool = False) -> dict:
     """One training row; with `from_question` the answer starts where the pairs stage found the question's
     sentence (`answer_starts`), its tokens counted in proportion."""
-    answer, tokens, starts = row["text"], row_tokens(row), row.get("answer_starts")
-    if from_question and starts and question in row["questions"] and starts[row["questions"].index(question)]:
-        answer = row["text"][starts[row["questions"].index(question)]:]
-        tokens = max(1, round(tokens * len(answer.split()) / max(1, len(row["text"].split()))))
+    start = (dict(zip(row["questions"], row.get("answer_starts") or [])).get(question) if from_question else 0) or 0
+    answer = row["text"][start:]
+    tokens = max(1, round(row_tokens(row) * len(answer.split()) / max(1, len(row["text"].split())))) if start else row_tokens(row)
     return {"id": f"{row['segment_id']}#{copy}", "split": split, "segment_id": row["segment_id"],
             "label": row["label"], "subtype": row.get("subtype"), "kind": row["kind"], "question": question,
             "answer": answer, "copy": copy, "source": row.get("source"), "title": row.get("title"),

@@ -20,7 +20,7 @@ import numpy as np
 import yaml
 
 from personatune import artifacts
-from personatune.data.answer_start import answer_start, idf_weight
+from personatune.data.answer_start import answer_start
 from personatune.data.chat_endpoint import endpoint_settings
 from personatune.data.question_forms import PLAIN_PERSONA_QUESTIONS
 from personatune.data.questions import LocalBackend, OpenAIBackend, ProposalCache
@@ -31,7 +31,7 @@ from personatune.errors import UserError
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
-VERSION = 9  # 6: also as fact pairs; 7: none needs its passage; 8: answer_starts; 9: back over "And", "So"
+VERSION = 10  # 7: none needs its passage; 8: answer_starts; 9: back over "And", "So"; 10: "Mr." ends none
 _REQUEST = re.compile(r"^(?:tell me|explain|describe|walk me through|give me|share|talk about|help me)\b", re.I)
 _WORDS = re.compile(r"[a-z0-9']+")
 
@@ -313,12 +313,11 @@ def run(ctx: StageContext, settings: Settings) -> dict:
                                                                PLAIN_PERSONA_QUESTIONS["story"]))
                 plain += 1
     rows = []
-    weight = idf_weight(index.df, index.n)
     for i, seg in enumerate(segments):
         rows.append({**{k: seg.get(k) for k in ("segment_id", "doc_id", "key", "source", "title", "format", "start",
                                                  "end", "offset", "label", "subtype", "score", "tokens", "words")},
                      "kind": "segment", "text": seg["text"], "questions": accepted[i][:n],
-                     "answer_starts": [answer_start(seg["text"], q, weight) for q in accepted[i][:n]],
+                     "answer_starts": [answer_start(seg["text"], q, index.idf) for q in accepted[i][:n]],
                      "rejected": rejected[i]})
     facts = fact_rows(segments, backend, settings, persona_trip(everything, settings), checks) \
         if hasattr(backend, "facts") else []  # the offline writer and the openai backend; not the local model

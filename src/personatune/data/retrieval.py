@@ -50,6 +50,10 @@ class BM25:
         posting = self.postings.get(term)
         return 0 if posting is None else len(posting[0])
 
+    def idf(self, term: str) -> float:
+        """How much a shared term says (an unseen one weighs the most)."""
+        return math.log(1 + (self.n - self.df(term) + 0.5) / (self.df(term) + 0.5))
+
     def scores(self, query: str) -> np.ndarray:
         scores = np.zeros(self.n, dtype=np.float32)
         for term in set(terms(query)):
@@ -57,7 +61,7 @@ class BM25:
             if posting is None:
                 continue
             docs, tf = posting
-            idf = math.log(1 + (self.n - len(docs) + 0.5) / (len(docs) + 0.5))
+            idf = self.idf(term)
             norm = self.k1 * (1 - self.b + self.b * self.lengths[docs] / max(self.avg_length, 1e-9))
             scores[docs] += idf * tf * (self.k1 + 1) / (tf + norm)
         return scores

@@ -43,7 +43,7 @@ from personatune.data.statement_questions import (
 # A title or an initial's full stop ends no sentence ("Mr. Covey", "St. Michael's", "Herr A. S.").
 _TITLES = ("Mr", "Mrs", "Ms", "Dr", "St", "Jr", "Sr", "Prof", "Rev", "Capt", "Col", "Gen", "Lt", "Mt", "vs", "etc",
            "No", "Vol", "Fig")
-_SENTENCE = re.compile("".join(rf"(?<!\b{t}\.)" for t in _TITLES) + r"(?<!\b[A-Z]\.)(?<=[.!?])[\"')\]]*\s+"
+SENTENCE_BREAK = re.compile("".join(rf"(?<!\b{t}\.)" for t in _TITLES) + r"(?<!\b[A-Z]\.)(?<=[.!?])[\"')\]]*\s+"
                        r"(?=[\"'(\[]?[A-Z0-9])|\n+")
 _WHOLE = re.compile(r"^[\"'(\[*_]*[A-Z0-9].*[.!?][\"')\]*_]*$", re.S)  # starts and ends like a sentence
 _LESSON = re.compile(r"^(?:To \w+|(?:If|When) you (?:want|need) to|The \w+ way to)|^[^,.]{3,60}? (?:is|are) "
@@ -59,7 +59,7 @@ STATEMENT_WORDS = 120  # words of a segment's opening read for statements asked 
 
 
 def sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
+    return [s.strip() for s in SENTENCE_BREAK.split(text) if s and s.strip()]
 
 
 @dataclass(frozen=True)
