@@ -1,7 +1,7 @@
 """Fact pairs on real archives: how many, how many persona segments they reach, which probed facts they hold,
 and how good they are when rated one by one.
 
-    python bench/fact_pairs.py sample WS ARCHIVE VERSION [--probes P] [--n 40]
+    python bench/fact_pairs.py sample WS ARCHIVE VERSION [--probes P] [--n 40] [--facts-from every]
     python bench/fact_pairs.py summary
 
 `sample` runs the fact writer of the pairs stage (the template backend with its round trip) over the
@@ -11,6 +11,11 @@ workspace's labelled segments, as the stage would, and writes:
   against `bench/data/pairs/RUBRIC.md` into `bench/data/facts/ratings/ARCHIVE-VERSION.jsonl`;
 - `bench/results/fact_pairs-ARCHIVE-VERSION.json`: counts, and with `--probes`, the share of identity probes
   whose expected strings all appear in one kept fact pair's answer ("the fact has a way in"), listing which.
+
+With `--facts-from every` the writer also reads the segments the labeller did not call persona (what the
+person says of themselves there, `pairs.facts_from`); each sampled pair records where it was read
+(`read_from`), which the reader does not see (rate from a copy without it), and the ratings add a fifth
+check, `about_person` (`bench/data/facts/ABOUT.md`).
 
 `summary` joins the counts and the ratings into one table (printed, and `bench/results/fact_pairs.json`).
 """
@@ -28,7 +33,8 @@ from pathlib import Path
 import yaml
 
 from personatune import artifacts
-from personatune.data.pairs import Checks, RoundTrip, Settings, fact_rows, persona_trip
+from personatune.data.fact_rows import fact_rows
+from personatune.data.pairs import Checks, Settings
 from personatune.data.retrieval import BM25
 from personatune.data.template_questions import TemplateBackend
 
@@ -38,7 +44,7 @@ RESULTS = ROOT / "results"
 CHECKS = ("grammatical", "natural", "answerable", "boundaries")
 
 
-def facts_of(workspace: Path) -> tuple[list[dict], list[dict], int, float]:
+def facts_of(workspace: Path, facts_from: str = "persona") -> tuple[list[dict], list[dict], int, float]:
     """(candidates, pairs, persona segments, seconds): every fact pair the writer proposes, and those that also
     pass the round trip (what the pairs stage keeps). `workspace` is a workspace, or a hand-labelled file of
     the labeller's corpus (`bench/data/labels/PERSON.jsonl`: people the writer's rules were not written on)."""
@@ -49,10 +55,10 @@ def facts_of(workspace: Path) -> tuple[list[dict], list[dict], int, float]:
         segments = artifacts.read_jsonl(workspace / "data" / "04-label" / "labels.jsonl")
     started = time.time()
     index = BM25([s["text"] for s in segments])
-    positions = {s["segment_id"]: i for i, s in enumerate(segments)}
     backend = TemplateBackend([s["text"] for s in segments], person=workspace.name, index=index)
-    candidates = fact_rows(segments, backend, Settings(), RoundTrip(index, positions, 0), Checks())
-    kept = fact_rows(segments, backend, Settings(), persona_trip(segments, Settings()), Checks())
+    trained = [s for s in segments if s["label"] in ("persona", "instructional")]  # the stage's include_labels
+    candidates = fact_rows(trained, segments, backend, Settings(round_trip_top_k=0, facts_from=facts_from), Checks())
+    kept = fact_rows(trained, segments, backend, Settings(facts_from=facts_from), Checks())
     return candidates, kept, sum(s["label"] == "persona" for s in segments), time.time() - started
 
 
@@ -68,18 +74,20 @@ def coverage(rows: list[dict], probes: Path) -> dict:
 
 
 def sample(args) -> None:
-    candidates, rows, persona, seconds = facts_of(Path(args.workspace))
+    candidates, rows, persona, seconds = facts_of(Path(args.workspace), args.facts_from)
     asked = [(r, q) for r in candidates for q in r["questions"]]
     picked = random.Random(0).sample(asked, min(args.n, len(asked)))
     SAMPLES.mkdir(parents=True, exist_ok=True)
     artifacts.write_jsonl(SAMPLES / f"{args.archive}-{args.version}.jsonl",
                           [{"id": f"{args.archive}-{args.version}-{k}", "label": "persona", "question": q,
+                            "read_from": r["read_from"],
                             **({"answer": None, "answer_sha1": hashlib.sha1(r["text"].encode()).hexdigest()}
                                if args.no_answers else {"answer": r["text"]})} for k, (r, q) in enumerate(picked)])
     result = {"archive": args.archive, "version": args.version, "proposed": len(candidates),
               "proposed_questions": len(asked), "fact_pairs": len(rows), "questions": sum(len(r["questions"]) for r in rows),
               "persona_segments": persona,
-              "segments_with_facts": len({r["parent"] for r in rows}), "seconds": round(seconds, 1)}
+              "segments_with_facts": len({r["parent"] for r in rows}), "seconds": round(seconds, 1),
+              "facts_from": args.facts_from, "read_outside_persona": sum(r["read_from"] != "persona" for r in rows)}
     if args.probes:
         result["probe_coverage"] = coverage(rows, Path(args.probes))
     artifacts.write_json(RESULTS / f"fact_pairs-{args.archive}-{args.version}.json", result)
@@ -116,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("version")
     s.add_argument("--probes")
     s.add_argument("--n", type=int, default=40)
+    s.add_argument("--facts-from", default="persona", choices=("persona", "every"))
     s.add_argument("--no-answers", action="store_true",
                    help="ship no answer text (an archive without a licence; rate from a local run)")
     sub.add_parser("summary")

@@ -102,6 +102,12 @@ def test_verb_lemmas(word, tag, lemma):  # "saves" is not "sav", even where no l
     ("I met many of the driver developers from AMD.", []),
     ("The video was bad, and I had twelve subscribers.", ["How many subscribers did you have?"]),
     ("That was my first real tool.", ["What was your first real tool?"]),
+    # the part a thing plays, as the person names it, says what kind of thing to ask for
+    ("In my workflow, I use Vim as my editor, and Unix as my IDE.", ["What editor do you use?"]),
+    ("We use Jenkins as our CI server.", ["What CI server do you use?"]),
+    # "the X of my Y" says which X without the passage
+    ("I lost the tip of my left index finger in 2013.", ["When did you lose the tip of your left index finger?"]),
+    ("I sanded the edge in 2013.", []),
     # beliefs, plans, negations, hypotheticals, pronouns, titles and idioms state no fact to ask for
     ("I think glue is fine.", []),
     ("I like to cut wood.", []),
@@ -120,7 +126,8 @@ def test_verb_lemmas(word, tag, lemma):  # "saves" is not "sav", even where no l
 ])
 def test_first_person_facts_become_the_questions_they_answer(tagger, sentence, questions):
     verbs = {"bear", "grow", "start", "move", "work", "think", "like", "buy", "give", "last", "have", "build",
-             "write", "talk", "read", "spend", "use", "sneer", "run", "teach", "meet", "maintain"}.__contains__
+             "write", "talk", "read", "spend", "use", "sneer", "run", "teach", "meet", "maintain", "lose",
+             "sand"}.__contains__
     assert [a.question for a in fact_questions(tagger.tag(sentence), sentence, verbs)] == questions
 
 

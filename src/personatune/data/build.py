@@ -21,8 +21,7 @@ from personatune.errors import UserError
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
-VERSION = 6  # 3: the deploy split (every persona segment trained); 4: budget_tokens; 5: served rows;
-# 6: answers start where their question is answered
+VERSION = 7  # 4: budget_tokens; 5: served rows; 6: answers start at their question; 7: facts read outside persona
 SPLITS = ("train", "validation", "heldout")
 DEPLOY = "deploy"  # train + the persona rows held out for evaluation, oversampled alike
 
@@ -170,7 +169,7 @@ def example(row: dict, split: str, question: str, copy: int, from_question: bool
             "label": row["label"], "subtype": row.get("subtype"), "kind": row["kind"], "question": question,
             "answer": answer, "copy": copy, "source": row.get("source"), "title": row.get("title"),
             "start": row.get("start"), "offset": row.get("offset"), "tokens": tokens,
-            **({"parent": row["parent"]} if row.get("parent") else {})}
+            **({"parent": row["parent"], "read_from": row.get("read_from", "persona")} if row.get("parent") else {})}
 
 
 def oversampled(row: dict, split: str, ratio: int, rng: random.Random, fact_boost: int = 1,
@@ -260,12 +259,12 @@ def build(rows: list[dict], settings: Settings) -> tuple[dict[str, list[dict]], 
         "budget": budget,
         "served": served,
         "ratio": ratio, "ratio_setting": str(settings.ratio), "cap": settings.cap, "why": why, "warnings": warnings,
-        "segments": {s: dict(Counter(r["label"] for r in by_split[s])) for s in SPLITS},
+        "segments": {s: dict(Counter(r["label"] for r in by_split[s] if r["kind"] != "fact")) for s in SPLITS},
         "rows": {s: len(out[s]) for s in (*SPLITS, DEPLOY)},
         "deploy": {"persona_segments": len({r.get("parent") or r["segment_id"] for r in out[DEPLOY]
-                                            if r["label"] == "persona"}),
+                                            if r["label"] == "persona" and r.get("read_from", "persona") == "persona"}),
                    "of_persona_segments": len({r.get("parent") or r["segment_id"] for s in SPLITS for r in by_split[s]
-                                               if r["label"] == "persona"})},
+                                               if r["label"] == "persona" and r.get("read_from", "persona") == "persona"})},
         "train_before_oversampling": shares([{"label": r["label"], "tokens": row_tokens(r)} for r in by_split["train"]]),
         "train_after_oversampling": shares(out["train"]),
         "persona_times_seen": {"per_segment": seen, "min": min(seen.values(), default=0),
@@ -276,7 +275,8 @@ def build(rows: list[dict], settings: Settings) -> tuple[dict[str, list[dict]], 
             r["segment_id"]) for r in out["train"]), sum(r["kind"] == "segment" for r in out["train"])],
         "answer_words_by_label": {label: percentiles([len(r["answer"].split()) for r in out["train"] if r["label"] == label])
                                   for label in sorted({r["label"] for r in out["train"]})},
-        "fact_pairs": {s: sum(r["kind"] == "fact" for r in by_split[s]) for s in SPLITS},
+        "fact_pairs": {s: sum(r["kind"] == "fact" for r in by_split[s]) for s in SPLITS}, "fact_pairs_outside_persona":
+            sum(r.get("read_from", "persona") != "persona" for s in SPLITS for r in by_split[s]),
         "examples": {"fact": [{"question": " / ".join(r["questions"]), "answer": r["text"]}
                               for r in random.Random(settings.seed).sample(
                                   [r for r in by_split["train"] if r["kind"] == "fact"],
@@ -305,11 +305,11 @@ def pairs_section(report: dict, checks: dict) -> list[str]:
             lines.append(f"| {label} | " + " | ".join(f"{row[n]['share']:.0%} of {row[n]['passed'] + row[n]['failed']}"
                                                      if n in row else "" for n in names) + " |")
         lines.append("")
-    facts = report.get("fact_pairs", {})
+    facts, outside = report.get("fact_pairs", {}), report.get("fact_pairs_outside_persona")
     if sum(facts.values()):
         lines += [f"**Fact pairs:** {sum(facts.values())} ({', '.join(f'{s} {n}' for s, n in facts.items())}): "
                   "a specific question answered by the person's own sentence; persona rows, split with their "
-                  "segment.", ""]
+                  f"segment{f'; {outside} read from segments not labelled persona' if outside else ''}.", ""]
         for ex in report["examples"]["fact"]:
             lines.append(f"- *{ex['question']}* → {_quote(ex['answer'])}")
         lines.append("")

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 
 from personatune.data.pos import NOUNS, PROPER, Token
-from personatune.data.question_forms import LIGHT_NOUNS, verb_lemma
+from personatune.data.question_forms import LIGHT_NOUNS, owned, role_after, verb_lemma
 
 TIME_UNITS = {"year", "years", "month", "months", "week", "weeks", "day", "days", "decade", "decades", "summer",
               "summers", "semester", "semesters", "hour", "hours"}
@@ -283,7 +283,8 @@ def _ask(tokens: list[Token], verb_at: int, asked: str, lemma: str, text: str, p
     if k - j > 7 or any(t.tag in ("PRP", "VB", "VBD", "VBZ", "VBP", "MD") for t in obj_tokens) or \
             (obj_tokens and obj_tokens[0].tag == "PRP$" and obj_tokens[0].text.lower() not in ("my", "our", "his", "her")):
         return []
-    if obj_tokens and obj_tokens[0].text.lower() in POINTERS | {"the"} and not any(_named(t) for t in obj_tokens):
+    if obj_tokens and obj_tokens[0].text.lower() in POINTERS | {"the"} and not any(_named(t) for t in obj_tokens) \
+            and not (obj_tokens[0].text.lower() == "the" and owned(obj_tokens)):
         return []  # "I built it in 2015", "I sanded the edge": what it is lives in another sentence
     obj = yours(_words(tokens, j, k, text))
     if obj_tokens and obj_tokens[0].tag == "VBG" and k < len(tokens) and tokens[k].tag == "IN":
@@ -293,6 +294,9 @@ def _ask(tokens: list[Token], verb_at: int, asked: str, lemma: str, text: str, p
         if end > k + 1:  # "went looking for work": the gerund keeps its object
             obj, k = yours(_words(tokens, j, end, text)), end
     head = f"{asked}{given}{particle}"
+    role = role_after(tokens, k, text) if obj_tokens else None
+    if role and not past:
+        return [Asked(f"What {role} {head}?", "thing")]  # "I use Vim as my editor" -> "What editor do you use?"
     nouns = [t for n, t in enumerate(obj_tokens)  # "mechanical engineering": a gerund after a modifier is a noun
              if (t.tag in NOUNS or (t.tag == "VBG" and n > 0)) and not is_number(t)]
     light = [t for n, t in enumerate(obj_tokens) if t.text.lower() in LIGHT_NOUNS - TIME_UNITS

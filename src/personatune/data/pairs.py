@@ -31,7 +31,7 @@ from personatune.errors import UserError
 from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
-VERSION = 10  # 7: none needs its passage; 8: answer_starts; 9: back over "And", "So"; 10: "Mr." ends none
+VERSION = 11  # 8: answer_starts; 9: back over "And", "So"; 10: "Mr." ends none; 11: "What editor do you use?", facts_from
 _REQUEST = re.compile(r"^(?:tell me|explain|describe|walk me through|give me|share|talk about|help me)\b", re.I)
 _WORDS = re.compile(r"[a-z0-9']+")
 
@@ -56,6 +56,9 @@ class Settings(BaseSettings):
                                             "among all segments (0: no round-trip check)")
     fact_pairs: int = setting(6, help="fact pairs per persona segment at most: the sentence holding a specific fact "
                                       "answers its questions, then statements about themselves, asked back (0: none)")
+    facts_from: str = setting("persona", choices=("persona", "every"),
+                              help="segments whose facts become fact pairs: persona, or every segment (outside "
+                                   "persona, only what the person says of themselves: \"I use Vim as my editor\")")
     slot_questions: list[str] = setting(default_factory=list,
                                         help="labels whose segments with no question read off their sentences get "
                                              "noun-phrase templates (rated far worse); else persona gets its plain "
@@ -319,7 +322,9 @@ def run(ctx: StageContext, settings: Settings) -> dict:
                      "kind": "segment", "text": seg["text"], "questions": accepted[i][:n],
                      "answer_starts": [answer_start(seg["text"], q, index.idf) for q in accepted[i][:n]],
                      "rejected": rejected[i]})
-    facts = fact_rows(segments, backend, settings, persona_trip(everything, settings), checks) \
+    from personatune.data.fact_rows import fact_rows
+
+    facts = fact_rows(segments, everything, backend, settings, checks) \
         if hasattr(backend, "facts") else []  # the offline writer and the openai backend; not the local model
     rows.extend(facts)
     probes = ctx.ws.path_setting("probes")
@@ -356,43 +361,3 @@ def _watch_writer(proposals: list[str], seg: dict, empty: int, accepted: list[li
         raise UserError(f"the {settings.backend} question writer answered no question for {empty} segments in a row "
                         f"(last answer: {said!r}); check the model (pairs.openai_model) or use backend: template")
     return empty
-
-
-def persona_trip(everything: list[dict], settings: Settings) -> RoundTrip:
-    """The round trip of fact questions: among the person's own persona segments. "Where do you live?" is the
-    question a fan asks, and the sentence it was read off answers it, but among 2,000 segments of a blog BM25
-    ranks others that say "live" higher; among what the person says about themselves it must still come first."""
-    persona = [s for s in everything if s["label"] == "persona"]
-    return RoundTrip(BM25([s["text"] for s in persona]), {s["segment_id"]: i for i, s in enumerate(persona)},
-                     settings.round_trip_top_k)
-
-
-def fact_rows(segments: list[dict], backend, settings: Settings, trip: RoundTrip,
-              checks: Checks) -> list[dict]:
-    """Short pairs for each specific fact of a persona segment; provenance and split follow the segment."""
-    if settings.fact_pairs == 0:
-        return []
-    rows = []
-    for seg in segments:
-        if seg["label"] != "persona":
-            continue
-        for number, fact in enumerate(backend.facts(seg, settings.fact_pairs)):
-            kept = []
-            for question in fact.questions:
-                problem = lexical_problem(question, fact.answer, settings, kept, check_overlap=False)
-                if problem:
-                    checks.failed("fact", CHECKS.get(problem, "form"), problem)
-                elif not trip.finds(question, seg["segment_id"]):
-                    checks.failed("fact", "round trip", "round trip")
-                else:
-                    checks.passed("fact", "form", "not a copy", "distinct", "round trip")
-                    kept.append(question)
-            if not kept:
-                continue
-            rows.append({**{k: seg.get(k) for k in ("doc_id", "source", "title", "format", "start", "end", "offset",
-                                                     "label", "subtype")},
-                         "segment_id": f"{seg['segment_id']}~fact{number}", "parent": seg["segment_id"],
-                         "key": f"{seg.get('key') or seg['segment_id']}~fact{number}", "kind": "fact",
-                         "text": fact.answer, "questions": kept, "rejected": [], "sentence": fact.sentence,
-                         "tokens": round(len(fact.answer.split()) * 1.3), "words": len(fact.answer.split())})
-    return rows

@@ -211,3 +211,23 @@ def stance_question(tokens: list[Token], text: str, phrases: list[Phrase]) -> st
         found = next((slot(p) for p in phrases if p.start == at), None)
         return agree(form, found) if found else None
     return None
+
+
+def role_after(tokens: list[Token], k: int, text: str) -> str | None:
+    """The part the object plays for the person, as they name it right after it: "as my editor", "as our CI"."""
+    if k + 2 >= len(tokens) or tokens[k].text.lower() != "as" or tokens[k + 1].text.lower() not in ("my", "our"):
+        return None
+    end = k + 2
+    while end < len(tokens) and tokens[end].tag in NOUNS | {"JJ", "HYPH"}:
+        end += 1
+    if end == k + 2 or tokens[end - 1].tag not in NOUNS or tokens[end - 1].text.lower() in LIGHT_NOUNS \
+            or end - k > 5:
+        return None
+    return text[tokens[k + 2].start:tokens[end - 1].end]
+
+
+def owned(obj: list[Token]) -> bool:
+    """"the tip of my left index finger", "the end of my first year": an "of" phrase with the person's own "my"
+    says which, as a name would."""
+    return any(t.text.lower() == "of" and n + 1 < len(obj) and obj[n + 1].text.lower() in ("my", "our")
+               for n, t in enumerate(obj))
