@@ -162,3 +162,23 @@ def test_unknown_variant_is_one_clear_error(example_built):
         from personatune.eval.evaluate import Settings
 
         Settings(variants=["best"])
+
+
+def test_verbatim_items_ask_each_training_question_once(example_built):
+    """Segments that share a plain question ("Can you tell me a bit about your background?") are one item, not
+    the same greedy answer counted several times in copying and length drift."""
+    from collections import Counter
+
+    from personatune.eval.evaluate import Settings as EvalSettings
+    from personatune.eval.evaluate import build_items
+
+    ws, _ = example_built
+    train = [json.loads(line) for line in (ws.stage_dir("build") / "train.jsonl").read_text().splitlines()]
+    heldout = [json.loads(line) for line in (ws.stage_dir("build") / "heldout.jsonl").read_text().splitlines()]
+    first = {}
+    for row in train:
+        if row["label"] == "persona" and row["kind"] == "segment":
+            first.setdefault(row["segment_id"], row["question"])
+    assert max(Counter(first.values()).values()) > 1  # the example has segments that share their first question
+    questions = [i.question for i in build_items(ws, EvalSettings(verbatim=100), train, heldout)["verbatim"]]
+    assert len(questions) == len(set(first.values())) and len(set(questions)) == len(questions)

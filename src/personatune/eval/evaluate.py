@@ -170,8 +170,11 @@ def build_items(ws: Workspace, settings: Settings, train: list[dict], heldout: l
                                                                                     seed=settings.seed)]
     persona_rows = [r for r in train if r.get("label") == "persona" and r.get("kind") == "segment"]
     by_segment: dict[str, dict] = {}
+    asked: set[str] = set()  # one item per question: several segments share a plain one, asked once is enough
     for row in persona_rows:
-        by_segment.setdefault(row["segment_id"], row)
+        if row["segment_id"] not in by_segment and row["question"] not in asked:
+            by_segment[row["segment_id"]] = row
+            asked.add(row["question"])
     picked = rng.sample(sorted(by_segment), min(size["verbatim"], len(by_segment)))
     verbatim = [Item("verbatim", f"verbatim-{sid}", by_segment[sid]["question"], reference=by_segment[sid]["answer"],
                      source=by_segment[sid].get("source", "")) for sid in picked]
