@@ -34,7 +34,8 @@ import yaml
 
 from personatune import artifacts
 from personatune.data.fact_rows import fact_rows
-from personatune.data.pairs import Checks, Settings
+from personatune.data.pair_checks import Checks
+from personatune.data.pairs import Settings
 from personatune.data.retrieval import BM25
 from personatune.data.template_questions import TemplateBackend
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from personatune.data.fact_rows import fact_rows, said_of_themselves
-from personatune.data.pairs import Checks, Settings
+from personatune.data.pair_checks import Checks
+from personatune.data.pairs import Settings
 from personatune.data.template_questions import TemplateBackend
 
 SEGMENTS = [

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from personatune.data.pairs import CHECKS, Checks, RoundTrip, Settings, lexical_problem
+from personatune.data.pair_checks import CHECKS, Checks, RoundTrip, lexical_problem
 from personatune.data.retrieval import BM25
 
 # The first person word of the sentence says whose fact it is: "I", "my" (the person) or "we", "our" (the
@@ -24,10 +24,10 @@ _ADVICE = re.compile(r"^(?:Do|Would|Did) you (?:recommend|suggest|advise|encoura
 _ABOUT_YOU = re.compile(r"\byour?\b", re.I)
 
 
-def fact_rows(segments: list[dict], everything: list[dict], backend, settings: Settings,
+def fact_rows(segments: list[dict], everything: list[dict], backend, settings,
               checks: Checks) -> list[dict]:
-    """Short pairs for each specific fact of the segments `settings.facts_from` names; provenance and split
-    follow the segment."""
+    """Short pairs for each specific fact of the segments `settings.facts_from` names (`settings` is the pairs
+    stage's); provenance and split follow the segment."""
     if settings.fact_pairs == 0:
         return []
     found = []
@@ -71,7 +71,7 @@ def said_of_themselves(questions: list[str], answer: str) -> bool:
         all(_ABOUT_YOU.search(q) and not _ADVICE.match(q) for q in questions)
 
 
-def fact_trip(everything: list[dict], also: set[str], settings: Settings) -> RoundTrip:
+def fact_trip(everything: list[dict], also: set[str], settings) -> RoundTrip:
     """The round trip of fact questions: among what the person says about themselves (the persona segments and
     every segment a fact is read from). "Where do you live?" is the question a fan asks, and the sentence it was
     read off answers it, but among 2,000 segments of a blog BM25 ranks others that say "live" higher; among what

@@ -11,9 +11,7 @@ contrastive pairs come from the probes file's "does_not_have" facts, answered wi
 
 from __future__ import annotations
 
-import re
 import time
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +20,8 @@ import yaml
 from personatune import artifacts
 from personatune.data.answer_start import answer_start
 from personatune.data.chat_endpoint import endpoint_settings
+from personatune.data.fact_rows import fact_rows
+from personatune.data.pair_checks import CHECKS, REQUEST, Checks, RoundTrip, lexical_problem
 from personatune.data.question_forms import PLAIN_PERSONA_QUESTIONS
 from personatune.data.questions import LocalBackend, OpenAIBackend, ProposalCache
 from personatune.data.retrieval import BM25
@@ -32,8 +32,6 @@ from personatune.settings import Settings as BaseSettings
 from personatune.settings import setting
 
 VERSION = 11  # 8: answer_starts; 9: back over "And", "So"; 10: "Mr." ends none; 11: "What editor do you use?", facts_from
-_REQUEST = re.compile(r"^(?:tell me|explain|describe|walk me through|give me|share|talk about|help me)\b", re.I)
-_WORDS = re.compile(r"[a-z0-9']+")
 
 
 @dataclass
@@ -81,46 +79,6 @@ class Settings(BaseSettings):
             (self.round_trip_top_k < 0 or self.fact_pairs < 0, "round_trip_top_k and fact_pairs must be >= 0"),
             (self.max_attempts < 1, "max_attempts must be >= 1"),
             (bool(bad), f"include_labels has unknown labels {sorted(bad)}")) if failed]
-
-
-def _words(text: str) -> list[str]:
-    return _WORDS.findall(text.lower())
-
-
-def lexical_problem(question: str, answer: str, settings: Settings, taken: list[str],
-                    check_overlap: bool = True) -> str | None:
-    """Why a question is unusable, judged from its words alone; None if it passes."""
-    from personatune.data.retrieval import STOPWORDS
-
-    q = " ".join(question.split())
-    if not q:
-        return "empty"
-    if not (q.endswith("?") or _REQUEST.match(q)):
-        return "not phrased as a question"
-    q_words, a_words = _words(q), _words(answer)
-    if len(q_words) < 3:
-        return "too short"
-    if len(q_words) > 60:
-        return "too long"
-    if " ".join(q_words) in " ".join(a_words):
-        return "copy of the answer"
-    grams = {tuple(q_words[i:i + 4]) for i in range(len(q_words) - 3)}
-    a_grams = {tuple(a_words[i:i + 4]) for i in range(len(a_words) - 3)}
-    if grams and len(grams & a_grams) / len(grams) > settings.max_copy:
-        return "copies the answer's wording"
-    content = [w for w in q_words if w not in STOPWORDS and len(w) > 2]
-    answer_set = set(a_words) | {w.rstrip("s") for w in a_words}
-    if check_overlap and content and \
-            sum(1 for w in content if w in answer_set or w.rstrip("s") in answer_set) / len(content) < settings.min_overlap:
-        return "unrelated to the answer (no shared content words)"
-    if " ".join(q_words) in (" ".join(_words(t)) for t in taken):
-        return "duplicate of another question"
-    return None
-
-
-CHECKS = {"empty": "form", "not phrased as a question": "form", "too short": "form", "too long": "form",
-          "copy of the answer": "not a copy", "copies the answer's wording": "not a copy",
-          "unrelated to the answer (no shared content words)": "related", "duplicate of another question": "distinct"}
 
 
 def make_backend(ctx: StageContext, settings: Settings, index: BM25, texts: list[str]):
@@ -181,42 +139,6 @@ def inputs(ws, settings: Settings) -> dict:
             raise UserError(f"{ws.config_path}: probes file {probes} does not exist")
         out["probes"] = artifacts.sha256_file(probes)
     return out
-
-
-class Checks:
-    """Per label, how many questions passed and failed each check: the pairs report."""
-
-    def __init__(self):
-        self.counts: dict[str, Counter] = {}
-        self.reasons: Counter = Counter()
-
-    def passed(self, label: str, *checks: str) -> None:
-        for check in checks:
-            self.counts.setdefault(label, Counter())[f"{check}:pass"] += 1
-
-    def failed(self, label: str, check: str, reason: str) -> None:
-        self.counts.setdefault(label, Counter())[f"{check}:fail"] += 1
-        self.reasons[reason] += 1
-
-    def report(self) -> dict:
-        out = {}
-        for label, counts in sorted(self.counts.items()):
-            names = sorted({k.split(":")[0] for k in counts})
-            out[label] = {name: {"passed": counts[f"{name}:pass"], "failed": counts[f"{name}:fail"],
-                                 "share": round(counts[f"{name}:pass"] / max(1, counts[f"{name}:pass"]
-                                                                               + counts[f"{name}:fail"]), 3)}
-                          for name in names}
-        return out
-
-
-class RoundTrip:
-    """Does a question find its own answer? Its segment must be in the top k BM25 hits among all segments."""
-
-    def __init__(self, index: BM25, positions: dict[str, int], k: int):
-        self.index, self.positions, self.k = index, positions, k
-
-    def finds(self, question: str, segment_id: str) -> bool:
-        return self.k == 0 or self.positions[segment_id] in self.index.top(question, self.k)
 
 
 def run(ctx: StageContext, settings: Settings) -> dict:
@@ -322,8 +244,6 @@ def run(ctx: StageContext, settings: Settings) -> dict:
                      "kind": "segment", "text": seg["text"], "questions": accepted[i][:n],
                      "answer_starts": [answer_start(seg["text"], q, index.idf) for q in accepted[i][:n]],
                      "rejected": rejected[i]})
-    from personatune.data.fact_rows import fact_rows
-
     facts = fact_rows(segments, everything, backend, settings, checks) \
         if hasattr(backend, "facts") else []  # the offline writer and the openai backend; not the local model
     rows.extend(facts)
@@ -353,7 +273,7 @@ def run(ctx: StageContext, settings: Settings) -> dict:
 
 def _watch_writer(proposals: list[str], seg: dict, empty: int, accepted: list[list[str]], settings: Settings) -> int:
     """A model that answers with no question at all, segment after segment, is misconfigured: say so once."""
-    if any(p.endswith("?") or _REQUEST.match(p) for p in proposals):
+    if any(p.endswith("?") or REQUEST.match(p) for p in proposals):
         return 0
     empty += 1
     if empty >= 5 and not any(accepted):
